@@ -1,0 +1,1 @@
+"""gan_jax: Generative Adversarial Networks in JAX/Flax."""

@@ -1,0 +1,28 @@
+"""Generator/discriminator families, chosen by `config.model.name`.
+
+Every family is a pair of Linen modules built by `build(model_config, shape,
+axis_name)`:
+  generator(z: (B, z_dim), train) -> images (B, *shape) in [-1, 1]
+  discriminator(x: (B, *shape), train) -> logits (B,)
+Linen rather than NNX because every step is a pure function of parameter
+pytrees: `apply(variables, ..., mutable=['batch_stats'])` is exactly that, and
+the same pytrees pass unchanged through shard_map, scan, vmap and Orbax.
+BatchNorm statistics are averaged over `axis_name` when called inside
+shard_map, so they are those of the global batch.
+"""
+
+from gan_jax.models import dcgan, mlp
+
+MODELS = {
+  'dcgan': (dcgan.Generator, dcgan.Discriminator),
+  'mlp': (mlp.Generator, mlp.Discriminator),
+}
+
+
+def build(model_config, shape, axis_name=None):
+  """Returns (generator, discriminator) modules for images of `shape`."""
+  g_cls, d_cls = MODELS[model_config.name]
+  return (
+    g_cls(shape=tuple(shape), axis_name=axis_name, **model_config.g),
+    d_cls(axis_name=axis_name, **model_config.d),
+  )

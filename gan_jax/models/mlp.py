@@ -1,0 +1,43 @@
+"""Fully connected pair in the spirit of Goodfellow et al. 2014 (MNIST).
+
+G: z -> [dense h, ReLU] x n -> dense prod(shape), tanh
+D: x -> [dense h, LReLU(0.2), dropout p] x n -> dense 1 logit
+"""
+
+import math
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class Generator(nn.Module):
+  """z (B, z_dim) -> samples (B, *shape) in [-1, 1]."""
+
+  shape: tuple[int, ...]
+  hidden: tuple[int, ...] = (1200, 1200)
+  axis_name: str | None = None  # unused: no BatchNorm
+
+  @nn.compact
+  def __call__(self, z, train: bool = True):
+    del train
+    x = z
+    for h in self.hidden:
+      x = nn.relu(nn.Dense(h)(x))
+    x = nn.Dense(math.prod(self.shape))(x)
+    return jnp.tanh(x).reshape(z.shape[0], *self.shape)
+
+
+class Discriminator(nn.Module):
+  """samples (B, ...) -> logits (B,); dropout draws from the 'dropout' rng."""
+
+  hidden: tuple[int, ...] = (240, 240)
+  dropout: float = 0.0
+  axis_name: str | None = None  # unused: no BatchNorm
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    x = x.reshape(x.shape[0], -1)
+    for h in self.hidden:
+      x = nn.leaky_relu(nn.Dense(h)(x), 0.2)
+      x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    return nn.Dense(1)(x)[:, 0]

@@ -1,0 +1,152 @@
+"""`train_and_evaluate(config, workdir)`: the whole training run, one flat loop."""
+
+import math
+import os
+import time
+
+import jax
+import numpy as np
+import tqdm
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from gan_jax import checkpoint, config as config_lib, data, models, writers
+from gan_jax import train_step as ts
+
+SAMPLE_SALT = 1234567  # fixed-noise grid: fold_in(PRNGKey(seed), SAMPLE_SALT)
+
+
+class TrainingDiverged(RuntimeError):
+  """A loss or gradient norm became NaN or infinite."""
+
+
+def train_and_evaluate(config, workdir: str) -> ts.TrainState:
+  """Trains a GAN as `config` says, writing everything into `workdir`.
+
+  Resumes from the newest usable checkpoint in `workdir/checkpoints`.
+  Returns the final TrainState.
+  """
+  config_lib.validate(config)
+  # ---- Mesh: one `data` axis over every device of every process.
+  n_dev = jax.device_count()
+  if config.batch_size % n_dev:
+    raise config_lib.ConfigError(
+      f'config.batch_size={config.batch_size} is not divisible by the '
+      f'{n_dev} devices; use a multiple of {n_dev}.'
+    )
+  mesh = jax.make_mesh(
+    (n_dev,), (ts.AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
+  )
+  replicated = NamedSharding(mesh, P())
+  writes = jax.process_index() == 0
+
+  # ---- Workdir and logging.
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    if writes:
+      with open(os.path.join(workdir, 'config.json'), 'w') as f:
+        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  except OSError as e:
+    raise config_lib.ConfigError(
+      f'cannot write to workdir {workdir} ({e.strerror}); pass a '
+      'writable --workdir.'
+    ) from e
+
+  # ---- Input: the whole training split on every device, as uint8.
+  images = data.load_images(config.data)
+  shape = images.shape[1:]
+  images = jax.device_put(images, replicated)
+
+  # ---- Model and state.
+  g, d = models.build(config.model, shape, axis_name=ts.AXIS)
+  g_tx, d_tx = ts.make_optimizers(config.optim)
+  init = jax.jit(
+    lambda k: ts.init_state(g, d, g_tx, d_tx, config.model.z_dim, shape, k),
+    out_shardings=replicated,
+  )
+  state = init(jax.random.PRNGKey(config.seed))
+
+  # ---- Checkpoint: resume from the newest usable one.
+  mngr = checkpoint.manager(
+    os.path.join(workdir, 'checkpoints'),
+    config.checkpoint_every,
+    config.keep_checkpoints,
+  )
+  restored = checkpoint.restore_latest(mngr, state)
+  if restored is not None:
+    state = restored
+    print(f'resumed from step {int(state.step)} in {mngr.directory}')
+  first_step = int(state.step)
+
+  # ---- Update step and fixed-noise sampler.
+  train_fn = ts.make_train_fn(mesh, config, g, d, g_tx, d_tx)
+  z_fixed = jax.random.normal(
+    jax.random.fold_in(jax.random.PRNGKey(config.seed), SAMPLE_SALT),
+    (config.num_samples, config.model.z_dim),
+  )
+  sample = jax.jit(
+    lambda s: g.apply(
+      {'params': s.g_params, 'batch_stats': s.g_stats}, z_fixed, train=False
+    )
+  )
+
+  def write_samples(step):
+    grid = writers.image_grid(np.asarray(sample(state)))
+    if writes:
+      writers.save_png(
+        os.path.join(workdir, 'samples', f'step_{step:06d}.png'), grid
+      )
+    writer.image(step, 'samples', grid)
+
+  # ---- Loop.
+  writer = writers.MetricWriter(workdir if writes else None)
+  bar = tqdm.tqdm(
+    total=config.num_steps,
+    initial=first_step,
+    unit='step',
+    disable=None if writes else True,
+    dynamic_ncols=True,
+  )
+  step, t_last, s_last = first_step, time.perf_counter(), first_step
+  try:
+    while step < config.num_steps:
+      state, metrics = train_fn(state, images)
+      step += config.steps_per_dispatch
+      bar.update(config.steps_per_dispatch)
+      if step == first_step + config.steps_per_dispatch:  # exclude compiling
+        jax.block_until_ready(state)
+        t_last, s_last = time.perf_counter(), step
+      last = step == config.num_steps
+      due_log = step % config.log_every == 0 or last
+      due_ckpt = step % config.checkpoint_every == 0 or last
+      if due_log or due_ckpt:  # never checkpoint a state not checked finite
+        metrics = {k: float(v[-1]) for k, v in jax.device_get(metrics).items()}
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        if bad:
+          raise TrainingDiverged(
+            f'step {step}: {", ".join(bad)} became non-finite. The last '
+            f'good checkpoint in {mngr.directory} is kept; lower '
+            'config.optim.lr or choose another config.loss, then rerun.'
+          )
+      if due_log:
+        t_now = time.perf_counter()
+        rate = (step - s_last) / (t_now - t_last)
+        metrics.update(
+          steps_per_sec=rate, images_per_sec=rate * config.batch_size
+        )
+        t_last, s_last = t_now, step
+        writer.scalars(step, metrics)
+        bar.set_postfix(
+          d_loss=f'{metrics["d_loss"]:.3f}',
+          g_loss=f'{metrics["g_loss"]:.3f}',
+          refresh=False,
+        )
+      if step % config.sample_every == 0 or last:
+        write_samples(step)
+      if due_ckpt:
+        checkpoint.save(mngr, step, state, force=True)
+  finally:
+    bar.close()
+    writer.close()
+    mngr.wait_until_finished()
+    mngr.close()
+  return state

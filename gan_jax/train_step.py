@@ -1,0 +1,183 @@
+"""The pure GAN update and its data-parallel, multi-step compilation.
+
+One iteration (Goodfellow et al. 2014, Algorithm 1): `d_steps` discriminator
+updates on (real, G(z)), then one generator update. All randomness of a step
+comes from `jax.random.fold_in(state.rng, state.step)`, so a resumed run draws
+the same numbers as an uninterrupted one.
+"""
+
+import functools
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import PartitionSpec as P
+
+from gan_jax import data, losses
+
+AXIS = 'data'
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a step reads and writes; one pytree, checkpointed whole."""
+
+  step: jax.Array  # int32 scalar: generator updates done
+  rng: jax.Array  # uint32 (2,) base key; step keys are fold_in(rng, step)
+  g_params: Any
+  g_stats: Any  # generator BatchNorm running statistics
+  d_params: Any
+  d_stats: Any
+  g_opt: Any
+  d_opt: Any
+
+
+def make_optimizers(optim_config):
+  """Adam for G and D (Radford et al. 2016 defaults: lr 2e-4, b1 0.5)."""
+  make = lambda: optax.adam(optim_config.lr, optim_config.b1, optim_config.b2)
+  return make(), make()
+
+
+def init_state(g, d, g_tx, d_tx, z_dim, shape, key) -> TrainState:
+  """Initial parameters, optimizer states and base key from `key`."""
+  k_g, k_d, k_rng = jax.random.split(key, 3)
+  g_vars = g.init(k_g, jnp.zeros((1, z_dim)), train=False)
+  d_vars = d.init(k_d, jnp.zeros((1, *shape)), train=False)
+  return TrainState(
+    step=jnp.zeros((), jnp.int32),
+    rng=k_rng,
+    g_params=g_vars['params'],
+    g_stats=g_vars.get('batch_stats', {}),
+    d_params=d_vars['params'],
+    d_stats=d_vars.get('batch_stats', {}),
+    g_opt=g_tx.init(g_vars['params']),
+    d_opt=d_tx.init(d_vars['params']),
+  )
+
+
+def train_step(state: TrainState, batch, key, *, g, d, loss, g_tx, d_tx):
+  """One GAN iteration on this device's shard; call inside shard_map.
+
+  batch: {'real': (d_steps, b, H, W, C) in [-1, 1], 'z': (d_steps, b, z_dim)},
+    b the per-device batch. key: per-step key (dropout).
+  Each loss is the `lax.pmean` over `data` of the per-device losses, and
+  BatchNorm statistics are pmean'd too, so the step differentiates the
+  global-batch objective: JAX transposes the pmean of the loss into the
+  all-reduce (average) of the per-device gradients of replicated parameters.
+  (An explicit pmean of per-device gradients would count them twice under
+  shard_map's replication checking, which already sums them.) The generator forward of the last
+  D step is reused for the G update through `jax.vjp`: G's parameters have
+  not changed in between, so the gradient is the same as a fresh forward.
+  Returns (new state, metrics averaged over devices).
+  """
+  key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
+  d_params, d_stats, d_opt = state.d_params, state.d_stats, state.d_opt
+  g_stats = state.g_stats
+
+  def apply_d(params, stats, x, rng):
+    logits, new = d.apply(
+      {'params': params, 'batch_stats': stats},
+      x,
+      train=True,
+      mutable=['batch_stats'],
+      rngs={'dropout': rng},
+    )
+    return logits, new.get('batch_stats', stats)
+
+  def apply_g(params, stats, z):
+    fake, new = g.apply(
+      {'params': params, 'batch_stats': stats},
+      z,
+      train=True,
+      mutable=['batch_stats'],
+    )
+    return fake, new.get('batch_stats', stats)
+
+  for i in range(batch['z'].shape[0]):
+    k_real, k_fake = jax.random.split(jax.random.fold_in(key, i))
+    fake, g_vjp, g_stats = jax.vjp(
+      functools.partial(apply_g, stats=g_stats, z=batch['z'][i]),
+      state.g_params,
+      has_aux=True,
+    )
+
+    def d_loss_fn(params):
+      real_logits, stats = apply_d(params, d_stats, batch['real'][i], k_real)
+      fake_logits, stats = apply_d(params, stats, fake, k_fake)
+      d_loss = jax.lax.pmean(loss.d_loss(real_logits, fake_logits), AXIS)
+      return d_loss, (stats, real_logits, fake_logits)
+
+    (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
+      d_loss_fn, has_aux=True
+    )(d_params)
+    updates, d_opt = d_tx.update(d_grads, d_opt, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+
+  k_g = jax.random.fold_in(key, batch['z'].shape[0])
+
+  def g_loss_fn(fake_images):
+    logits, stats = apply_d(d_params, d_stats, fake_images, k_g)
+    real = jax.lax.stop_gradient(real_logits) if loss.g_needs_real else None
+    return jax.lax.pmean(loss.g_loss(logits, real), AXIS), stats
+
+  (g_loss, d_stats), fake_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+    fake
+  )
+  (g_grads,) = g_vjp(fake_grads)
+  updates, g_opt = g_tx.update(g_grads, state.g_opt, state.g_params)
+  g_params = optax.apply_updates(state.g_params, updates)
+
+  metrics = {
+    'd_loss': d_loss,
+    'g_loss': g_loss,
+    'd_real': jax.lax.pmean(jnp.mean(jax.nn.sigmoid(real_logits)), AXIS),
+    'd_fake': jax.lax.pmean(jnp.mean(jax.nn.sigmoid(fake_logits)), AXIS),
+    'd_grad_norm': optax.tree.norm(d_grads),
+    'g_grad_norm': optax.tree.norm(g_grads),
+  }
+  new_state = state.replace(
+    step=state.step + 1,
+    g_params=g_params,
+    g_stats=g_stats,
+    d_params=d_params,
+    d_stats=d_stats,
+    g_opt=g_opt,
+    d_opt=d_opt,
+  )
+  return new_state, metrics
+
+
+def make_train_fn(mesh, config, g, d, g_tx, d_tx):
+  """Compiles `(state, images) -> (state, metrics)` for `steps_per_dispatch`.
+
+  images: uint8 (N, H, W, C), replicated on every device. Each step draws
+  its global batch (indices and z) from fold_in(state.rng, state.step) and
+  shards it along `data`; parameters stay replicated. The result does not
+  depend on the number of devices. metrics: each (steps_per_dispatch,).
+  """
+  loss = losses.get(config.loss)
+  step_fn = jax.shard_map(
+    functools.partial(train_step, g=g, d=d, loss=loss, g_tx=g_tx, d_tx=d_tx),
+    mesh=mesh,
+    in_specs=(P(), P(None, AXIS), P()),
+    out_specs=(P(), P()),
+  )
+
+  def one(state, images):
+    key = jax.random.fold_in(state.rng, state.step)
+    k_data, k_z, k_step = jax.random.split(key, 3)
+    n, b = config.d_steps, config.batch_size
+    real = jax.vmap(lambda k: data.sample_batch(images, k, b))(
+      jax.random.split(k_data, n)
+    )
+    z = jax.random.normal(k_z, (n, b, config.model.z_dim))
+    return step_fn(state, {'real': real, 'z': z}, k_step)
+
+  def many(state, images):
+    return jax.lax.scan(
+      lambda s, _: one(s, images), state, length=config.steps_per_dispatch
+    )
+
+  return jax.jit(many, donate_argnums=0)

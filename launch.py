@@ -1,0 +1,43 @@
+"""Entry point: `python launch.py --config=experiments/<file>.py[:args] --workdir=DIR`.
+
+Flags only; the work is `gan_jax.train.train_and_evaluate(config, workdir)`.
+For several hosts pass --coordinator_address/--num_processes/--process_id,
+or --distributed to let `jax.distributed` detect them (SLURM, TPU, ...).
+"""
+
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+config_flags.DEFINE_config_file(
+  'config', None, 'Experiment config file.', lock_config=True
+)
+flags.DEFINE_string('workdir', None, 'Directory of the run.')
+flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize().')
+flags.DEFINE_string('coordinator_address', None, 'host:port of process 0.')
+flags.DEFINE_integer('num_processes', None, 'Processes in a multi-host run.')
+flags.DEFINE_integer('process_id', None, 'This process, 0..num_processes-1.')
+flags.mark_flags_as_required(['config', 'workdir'])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  if not FLAGS['verbosity'].present:  # Orbax logs every save at INFO
+    logging.set_verbosity(logging.WARNING)
+  import jax  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib, data, train  # pylint: disable=g-import-not-at-top
+
+  if FLAGS.distributed or FLAGS.coordinator_address:
+    jax.distributed.initialize(
+      FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
+    )
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except (config_lib.ConfigError, data.DataError) as e:
+    sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,30 @@
+"""Test set-up: 4 forced CPU devices, and real MNIST prepared once per session.
+
+MNIST comes from the offline copy in ../shared/data/mnist beside the repo (or
+$GAN_JAX_MNIST_DIR): the four original .gz files and their SHA256SUMS.
+"""
+
+import os
+import pathlib
+
+import jax
+import pytest
+
+jax.config.update('jax_num_cpu_devices', 4)
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+MNIST_DIR = pathlib.Path(
+  os.environ.get('GAN_JAX_MNIST_DIR', REPO.parent / 'shared' / 'data' / 'mnist')
+)
+
+
+@pytest.fixture(scope='session')
+def mnist_dirs(tmp_path_factory):
+  """(manual_dir, data_dir): the MNIST copy and a TFDS dir it is prepared in."""
+  if not (MNIST_DIR / 'train-images-idx3-ubyte.gz').exists():
+    pytest.skip(f'no MNIST copy at {MNIST_DIR} (set GAN_JAX_MNIST_DIR)')
+  from gan_jax import data  # pylint: disable=g-import-not-at-top
+
+  data_dir = tmp_path_factory.mktemp('tfds')
+  data.prepare('mnist', str(data_dir), str(MNIST_DIR))
+  return str(MNIST_DIR), str(data_dir)

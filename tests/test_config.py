@@ -1,0 +1,64 @@
+"""Config parsing and read-time validation: bad names fail at once, listing
+the valid ones, before any data is read or any device work starts."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from gan_jax import config as config_lib, losses
+from experiments import mnist_dcgan
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_parse_arg_types_and_flags():
+  c = mnist_dcgan.get_config('loss=minimax,smoke')
+  assert c.loss == 'minimax' and c.num_steps == 20
+  assert mnist_dcgan.get_config(None).loss == 'non_saturating'
+  with pytest.raises(config_lib.ConfigError, match='valid: loss, smoke'):
+    mnist_dcgan.get_config('los=minimax')
+
+
+@pytest.mark.parametrize(
+  'field, kind',
+  [('loss', 'loss'), ('model.name', 'model'), ('data.name', 'dataset')],
+)
+def test_unknown_name_lists_valid_names(field, kind):
+  c = mnist_dcgan.get_config('smoke')
+  parent, _, leaf = field.rpartition('.')
+  (c[parent] if parent else c)[leaf] = 'nope'
+  with pytest.raises(config_lib.ConfigError) as e:
+    config_lib.validate(c)
+  assert f"unknown {kind} 'nope'; valid: " in str(e.value)
+  if kind == 'loss':
+    for name in losses.LOSSES:
+      assert name in str(e.value)
+
+
+def test_steps_must_divide_into_dispatches():
+  c = mnist_dcgan.get_config('smoke')
+  c.log_every = 7
+  with pytest.raises(config_lib.ConfigError, match='multiple of'):
+    config_lib.validate(c)
+
+
+def test_launch_rejects_bad_loss_in_one_line(tmp_path):
+  r = subprocess.run(
+    [
+      sys.executable,
+      'launch.py',
+      '--config=experiments/mnist_dcgan.py:loss=saturating,smoke',
+      f'--workdir={tmp_path / "run"}',
+    ],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert r.returncode != 0
+  last = r.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: unknown loss 'saturating'; valid: ")
+  assert 'minimax' in last and 'non_saturating' in last
+  assert not (tmp_path / 'run').exists()  # nothing half-written
