@@ -1,6 +1,7 @@
 """Config helpers: `key=value` argument parsing and read-time validation."""
 
 import ml_collections
+from ml_collections import config_dict
 
 
 class ConfigError(ValueError):
@@ -31,12 +32,94 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   return out
 
 
+def base_config() -> ml_collections.ConfigDict:
+  """Every field the training loop reads, with defaults; experiments patch it.
+
+  Regularisers are off at their zero value; the comments give the value the
+  paper uses when it is on.
+  """
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.loss = 'non_saturating'  # a name in gan_jax.losses.LOSSES
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = 'mnist'  # a name in gan_jax.data.DATASETS
+  c.data.data_dir = config_dict.placeholder(str)  # None: TFDS default
+  c.data.manual_dir = config_dict.placeholder(str)  # folder of original files
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = 'dcgan'  # a name in gan_jax.models.MODELS
+  c.model.z_dim = 100
+  c.model.g = ml_collections.ConfigDict()  # generator constructor fields
+  c.model.d = ml_collections.ConfigDict()  # discriminator constructor fields
+
+  # Adam (Radford et al. 2016: lr 2e-4, b1 0.5). g_*/d_* override the shared
+  # value for one network: TTUR (Heusel et al. 2017) uses d_lr > g_lr.
+  c.optim = ml_collections.ConfigDict({'lr': 2e-4, 'b1': 0.5, 'b2': 0.999})
+  for net in ('g', 'd'):
+    for key in ('lr', 'b1', 'b2'):
+      c.optim[f'{net}_{key}'] = config_dict.placeholder(float)
+
+  c.batch_size = 128  # global, split over all devices
+  c.num_steps = 3000  # generator updates
+  c.d_steps = 1  # discriminator updates per generator update (n_critic)
+  c.penalty_weight = config_dict.placeholder(float)  # None: the loss's own
+  c.r1_gamma = 0.0  # R1 on real data (Mescheder et al. 2018: 10)
+  c.d_weight_clip = 0.0  # clip D weights to [-c, c] (Arjovsky et al.: 0.01)
+  c.ema_decay = 0.0  # EMA of G weights for samples/evals (e.g. 0.999)
+  c.steps_per_dispatch = 10  # iterations per compiled call (lax.scan)
+
+  c.log_every = 50
+  c.sample_every = 500
+  c.num_samples = 64
+  c.checkpoint_every = 500
+  c.keep_checkpoints = 3
+  return c
+
+
+def apply_loss_defaults(c: ml_collections.ConfigDict) -> None:
+  """Sets the training options an objective's paper pairs it with.
+
+  Gradient penalties (WGAN-GP, DRAGAN) need a per-example critic, so a D that
+  has a `norm` field gets layer norm (Gulrajani et al. 2017); the original
+  WGAN clips D's weights to [-0.01, 0.01] (Arjovsky et al. 2017).
+  """
+  from gan_jax import losses  # pylint: disable=g-import-not-at-top
+
+  if c.loss not in losses.LOSSES:
+    return  # validate() reports it with the valid names
+  if losses.LOSSES[c.loss].penalty and c.model.d.get('norm') == 'batch':
+    c.model.d.norm = 'layer'
+  if c.loss == 'wasserstein':
+    c.d_weight_clip = 0.01
+
+
 def check_name(kind: str, name: str, valid) -> None:
   """Raises ConfigError listing the valid names when `name` is not one."""
   if name not in valid:
     raise ConfigError(
       f'unknown {kind} {name!r}; valid: {", ".join(sorted(valid))}'
     )
+
+
+def _check_model(model_config, shape) -> None:
+  """Builds G and D abstractly: unknown fields or values fail here."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  from gan_jax import models  # pylint: disable=g-import-not-at-top
+
+  try:
+    g, d = models.build(model_config, shape)
+    key = jax.random.PRNGKey(0)
+    jax.eval_shape(
+      lambda: g.init(key, jnp.zeros((1, model_config.z_dim)), train=False)
+    )
+    jax.eval_shape(lambda: d.init(key, jnp.zeros((1, *shape)), train=False))
+  except (TypeError, ValueError) as e:
+    raise ConfigError(
+      f'config.model ({model_config.name}) does not fit: {e}'
+    ) from e
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -47,6 +130,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   check_name('loss', config.loss, losses.LOSSES)
   check_name('model', config.model.name, models.MODELS)
   check_name('dataset', config.data.name, data.DATASETS)
+  _check_model(config.model, data.DATASETS[config.data.name].shape)
   for key in (
     'batch_size',
     'num_steps',
@@ -58,6 +142,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
   ):
     if config[key] < 1:
       raise ConfigError(f'config.{key} must be >= 1, got {config[key]}')
+  for key in ('r1_gamma', 'd_weight_clip', 'ema_decay'):
+    if config[key] < 0:
+      raise ConfigError(f'config.{key} must be >= 0, got {config[key]}')
+  if config.ema_decay >= 1:
+    raise ConfigError(f'config.ema_decay must be < 1, got {config.ema_decay}')
+  penalised = losses.LOSSES[config.loss].penalty or config.r1_gamma > 0
+  if penalised and config.model.d.get('norm') == 'batch':
+    raise ConfigError(
+      f'loss {config.loss!r} / r1_gamma penalise per-example input gradients, '
+      'which BatchNorm in D mixes across the batch: set '
+      "--config.model.d.norm=layer (Gulrajani et al. 2017) or 'none'."
+    )
   for key in ('log_every', 'sample_every', 'checkpoint_every', 'num_steps'):
     if config[key] % config.steps_per_dispatch:
       raise ConfigError(

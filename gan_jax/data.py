@@ -1,14 +1,24 @@
-"""Datasets as device-resident uint8 arrays, and per-step batches.
+"""Datasets: one array put on every device, and pure per-step batch samplers.
+
+Each entry of `DATASETS` has `shape` (one example), `kind` ('image' or
+'points'), `load(data_config)` -> the host array to replicate, and
+`sample(array, key, batch_size)` -> float32 (batch_size, *shape), jittable.
 
 Image datasets come from their TFDS builders, prepared once as array_record
 (readable without TensorFlow). With `manual_dir` set, TFDS takes the original
 files from that folder instead of downloading them; if the folder holds a
 `SHA256SUMS` file, the files are validated against it rather than against the
 upstream checksums TFDS ships (a re-compressed copy has other .gz hashes).
+
+Toy sets are equal-weight mixtures of isotropic 2-D Gaussians (no files).
 """
 
 import dataclasses
+import itertools
+import math
 import os
+import tempfile
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -17,19 +27,6 @@ import numpy as np
 
 class DataError(RuntimeError):
   """Dataset files missing or unreadable; the message says where they go."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TfdsImages:
-  """A TFDS image dataset: `tfds_name`, images of `shape`, uint8."""
-
-  tfds_name: str
-  shape: tuple[int, int, int]
-
-
-DATASETS = {
-  'mnist': TfdsImages('mnist', (28, 28, 1)),
-}
 
 
 def _local_url_infos(builder_cls, manual_dir):
@@ -62,7 +59,13 @@ def _local_url_infos(builder_cls, manual_dir):
 
 
 def prepare(name: str, data_dir: str | None, manual_dir: str | None) -> None:
-  """Prepares TFDS dataset `name` (needs TensorFlow) unless already done."""
+  """Prepares TFDS dataset `name` (needs TensorFlow) unless already done.
+
+  Archives are extracted into a temporary folder: TFDS names extracted files
+  after the archive only, so a kept extraction of a bad manual file would be
+  reused after the file is fixed. A failed run leaves nothing that counts as
+  prepared (TFDS writes the dataset under a temporary name, then renames it).
+  """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   builder_cls = tfds.builder_cls(name)
@@ -83,9 +86,12 @@ def prepare(name: str, data_dir: str | None, manual_dir: str | None) -> None:
       )
   builder = builder_cls(data_dir=data_dir, file_format='array_record')
   try:
-    builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-    )
+    with tempfile.TemporaryDirectory(prefix=f'tfds-{name}-') as extract_dir:
+      builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(
+          manual_dir=manual_dir, extract_dir=extract_dir
+        )
+      )
   except Exception as e:  # TFDS raises many types; all mean the same here.
     where = (
       f'in data.manual_dir={manual_dir}'
@@ -100,38 +106,92 @@ def prepare(name: str, data_dir: str | None, manual_dir: str | None) -> None:
     ) from e
 
 
-def load_images(data_config, split: str = 'train') -> np.ndarray:
-  """Returns all images of a split as uint8 (N, H, W, C), preparing if needed."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+@dataclasses.dataclass(frozen=True)
+class TfdsImages:
+  """Training images of TFDS builder `tfds_name`, uint8 of `shape`."""
 
-  spec = DATASETS[data_config.name]
-  kwargs = dict(split=split, data_dir=data_config.data_dir, download=False)
-  try:
-    source = tfds.data_source(spec.tfds_name, **kwargs)
-  except Exception:  # not prepared yet (or prepared in another format)
-    prepare(spec.tfds_name, data_config.data_dir, data_config.manual_dir)
-    source = tfds.data_source(spec.tfds_name, **kwargs)
-  try:
-    examples = source.__getitems__(range(len(source)))
-    images = np.stack([ex['image'] for ex in examples])
-  except Exception as e:
-    raise DataError(
-      f'prepared TFDS {spec.tfds_name!r} under {data_config.data_dir or "~/tensorflow_datasets"} '
-      f'is unreadable ({type(e).__name__}); delete its folder and rerun to '
-      'prepare it again.'
-    ) from e
-  if images.shape[1:] != spec.shape or images.dtype != np.uint8:
-    raise DataError(
-      f'{spec.tfds_name}: expected uint8 images of shape '
-      f'{spec.shape}, got {images.dtype} {images.shape[1:]}.'
-    )
-  return images
+  tfds_name: str
+  shape: tuple[int, int, int]
+  kind: ClassVar[str] = 'image'
+
+  def load(self, data_config) -> np.ndarray:
+    """All training images, uint8 (N, H, W, C); prepares them if needed."""
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+    data_dir = data_config.data_dir
+    kwargs = {'split': 'train', 'data_dir': data_dir, 'download': False}
+    try:
+      source = tfds.data_source(self.tfds_name, **kwargs)
+    except Exception:  # noqa: BLE001 (not prepared, or in another format)
+      prepare(self.tfds_name, data_dir, data_config.manual_dir)
+      source = tfds.data_source(self.tfds_name, **kwargs)
+    try:
+      examples = source.__getitems__(range(len(source)))
+      images = np.stack([ex['image'] for ex in examples])
+    except Exception as e:
+      raise DataError(
+        f'prepared TFDS {self.tfds_name!r} under '
+        f'{data_dir or "~/tensorflow_datasets"} is unreadable '
+        f'({type(e).__name__}); delete its folder and rerun to prepare it '
+        'again.'
+      ) from e
+    if images.shape[1:] != self.shape or images.dtype != np.uint8:
+      raise DataError(
+        f'{self.tfds_name}: expected uint8 images of shape '
+        f'{self.shape}, got {images.dtype} {images.shape[1:]}.'
+      )
+    return images
+
+  def sample(self, images: jax.Array, key: jax.Array, batch_size: int):
+    """Draws images uniformly with replacement, scaled as x / 127.5 - 1.
+
+    images: uint8 (N, H, W, C) -> float32 (batch_size, H, W, C) in [-1, 1].
+    """
+    idx = jax.random.randint(key, (batch_size,), 0, images.shape[0])
+    return images[idx].astype(jnp.float32) / 127.5 - 1.0
 
 
-def sample_batch(images: jax.Array, key: jax.Array, batch_size: int):
-  """Draws `batch_size` images uniformly with replacement, scaled to [-1, 1].
+@dataclasses.dataclass(frozen=True)
+class GaussianMixture:
+  """Equal-weight mixture of N(c_k, std^2 I) over 2-D `centres` c_k."""
 
-  images: uint8 (N, H, W, C) on device -> float32 (batch_size, H, W, C).
-  """
-  idx = jax.random.randint(key, (batch_size,), 0, images.shape[0])
-  return images[idx].astype(jnp.float32) / 127.5 - 1.0
+  centres: tuple[tuple[float, float], ...]
+  std: float
+  shape: ClassVar[tuple[int]] = (2,)
+  kind: ClassVar[str] = 'points'
+
+  def load(self, data_config) -> np.ndarray:
+    """The centres, float32 (K, 2); `data_config` is not used."""
+    del data_config
+    return np.asarray(self.centres, np.float32)
+
+  def sample(self, centres: jax.Array, key: jax.Array, batch_size: int):
+    """x = c_k + std * eps, k ~ U{0..K-1}, eps ~ N(0, I).
+
+    centres: float32 (K, 2) -> float32 (batch_size, 2).
+    """
+    k_mode, k_noise = jax.random.split(key)
+    k = jax.random.randint(k_mode, (batch_size,), 0, centres.shape[0])
+    eps = jax.random.normal(k_noise, (batch_size, 2), centres.dtype)
+    return centres[k] + self.std * eps
+
+
+# ring and grid: the 2-D mixtures of PacGAN (Lin et al. 2018), after VEEGAN
+# (Srivastava et al. 2017): 8 modes at angles 2*pi*k/8 on the unit circle with
+# std 0.01; 25 modes at {-4, -2, 0, 2, 4}^2 with std 0.05.
+DATASETS: dict[str, TfdsImages | GaussianMixture] = {
+  'mnist': TfdsImages('mnist', (28, 28, 1)),
+  'fashion_mnist': TfdsImages('fashion_mnist', (28, 28, 1)),
+  'cifar10': TfdsImages('cifar10', (32, 32, 3)),
+  'ring': GaussianMixture(
+    tuple(
+      (math.cos(2 * math.pi * k / 8), math.sin(2 * math.pi * k / 8))
+      for k in range(8)
+    ),
+    std=0.01,
+  ),
+  'grid': GaussianMixture(
+    tuple(itertools.product((-4.0, -2.0, 0.0, 2.0, 4.0), repeat=2)),
+    std=0.05,
+  ),
+}

@@ -51,16 +51,18 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
       'writable --workdir.'
     ) from e
 
-  # ---- Input: the whole training split on every device, as uint8.
-  images = data.load_images(config.data)
-  shape = images.shape[1:]
-  images = jax.device_put(images, replicated)
+  # ---- Input: the whole dataset on every device (images as uint8).
+  dataset = data.DATASETS[config.data.name]
+  shape = dataset.shape
+  source = jax.device_put(dataset.load(config.data), replicated)
 
   # ---- Model and state.
   g, d = models.build(config.model, shape, axis_name=ts.AXIS)
   g_tx, d_tx = ts.make_optimizers(config.optim)
   init = jax.jit(
-    lambda k: ts.init_state(g, d, g_tx, d_tx, config.model.z_dim, shape, k),
+    lambda k: ts.init_state(
+      g, d, g_tx, d_tx, config.model.z_dim, shape, k, config.ema_decay > 0
+    ),
     out_shardings=replicated,
   )
   state = init(jax.random.PRNGKey(config.seed))
@@ -85,12 +87,21 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
   )
   sample = jax.jit(
     lambda s: g.apply(
-      {'params': s.g_params, 'batch_stats': s.g_stats}, z_fixed, train=False
+      {
+        'params': s.g_params if s.g_ema is None else s.g_ema,
+        'batch_stats': s.g_stats,
+      },
+      z_fixed,
+      train=False,
     )
   )
 
   def write_samples(step):
-    grid = writers.image_grid(np.asarray(sample(state)))
+    samples = np.asarray(sample(state))
+    if dataset.kind == 'points':
+      grid = writers.scatter_plot(samples, np.asarray(source), f'step {step}')
+    else:
+      grid = writers.image_grid(samples)
     if writes:
       writers.save_png(
         os.path.join(workdir, 'samples', f'step_{step:06d}.png'), grid
@@ -109,7 +120,7 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
   step, t_last, s_last = first_step, time.perf_counter(), first_step
   try:
     while step < config.num_steps:
-      state, metrics = train_fn(state, images)
+      state, metrics = train_fn(state, source)
       step += config.steps_per_dispatch
       bar.update(config.steps_per_dispatch)
       if step == first_step + config.steps_per_dispatch:  # exclude compiling

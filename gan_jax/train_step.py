@@ -29,18 +29,26 @@ class TrainState:
   g_params: Any
   g_stats: Any  # generator BatchNorm running statistics
   d_params: Any
-  d_stats: Any
+  d_stats: Any  # discriminator BatchNorm / spectral-norm statistics
   g_opt: Any
   d_opt: Any
+  g_ema: Any  # EMA of g_params (config.ema_decay > 0), else None
 
 
-def make_optimizers(optim_config):
-  """Adam for G and D (Radford et al. 2016 defaults: lr 2e-4, b1 0.5)."""
-  make = lambda: optax.adam(optim_config.lr, optim_config.b1, optim_config.b2)
-  return make(), make()
+def make_optimizers(optim):
+  """Adam for G and D; `optim.g_lr` etc. override the shared lr/b1/b2."""
+
+  def adam(net):
+    hp = {
+      k: optim[k] if optim[f'{net}_{k}'] is None else optim[f'{net}_{k}']
+      for k in ('lr', 'b1', 'b2')
+    }
+    return optax.adam(hp['lr'], hp['b1'], hp['b2'])
+
+  return adam('g'), adam('d')
 
 
-def init_state(g, d, g_tx, d_tx, z_dim, shape, key) -> TrainState:
+def init_state(g, d, g_tx, d_tx, z_dim, shape, key, ema=False) -> TrainState:
   """Initial parameters, optimizer states and base key from `key`."""
   k_g, k_d, k_rng = jax.random.split(key, 3)
   g_vars = g.init(k_g, jnp.zeros((1, z_dim)), train=False)
@@ -54,24 +62,34 @@ def init_state(g, d, g_tx, d_tx, z_dim, shape, key) -> TrainState:
     d_stats=d_vars.get('batch_stats', {}),
     g_opt=g_tx.init(g_vars['params']),
     d_opt=d_tx.init(d_vars['params']),
+    g_ema=jax.tree.map(jnp.array, g_vars['params']) if ema else None,
   )
 
 
-def train_step(state: TrainState, batch, key, *, g, d, loss, g_tx, d_tx):
+def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   """One GAN iteration on this device's shard; call inside shard_map.
 
-  batch: {'real': (d_steps, b, H, W, C) in [-1, 1], 'z': (d_steps, b, z_dim)},
-    b the per-device batch. key: per-step key (dropout).
+  batch: {'real': (d_steps, b, *shape) in [-1, 1], 'z': (d_steps, b, z_dim)},
+    b the per-device batch. key: per-step key (dropout, penalty points).
+  D minimises loss.d_loss + penalty + R1, G minimises loss.g_loss, with
+    penalty = w * PENALTIES[loss.penalty] (WGAN-GP, DRAGAN),
+    R1 = gamma/2 E_x ||grad_x D(x)||^2 (Mescheder et al. 2018);
+  then D's weights are clipped to [-c, c] if c > 0 (Arjovsky et al. 2017), and
+  g_ema <- decay * g_ema + (1 - decay) * g_params if decay > 0.
   Each loss is the `lax.pmean` over `data` of the per-device losses, and
   BatchNorm statistics are pmean'd too, so the step differentiates the
   global-batch objective: JAX transposes the pmean of the loss into the
   all-reduce (average) of the per-device gradients of replicated parameters.
   (An explicit pmean of per-device gradients would count them twice under
-  shard_map's replication checking, which already sums them.) The generator forward of the last
-  D step is reused for the G update through `jax.vjp`: G's parameters have
-  not changed in between, so the gradient is the same as a fresh forward.
+  shard_map's replication checking, which already sums them.)
+  The generator forward of the last D step is reused for the G update
+  through `jax.vjp`: G's parameters have not changed in between, so the
+  gradient is the same as a fresh forward.
   Returns (new state, metrics averaged over devices).
   """
+  loss = losses.get(config.loss)
+  weight = config.penalty_weight
+  weight = loss.penalty_weight if weight is None else weight
   key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
   d_params, d_stats, d_opt = state.d_params, state.d_stats, state.d_opt
   g_stats = state.g_stats
@@ -96,7 +114,8 @@ def train_step(state: TrainState, batch, key, *, g, d, loss, g_tx, d_tx):
     return fake, new.get('batch_stats', stats)
 
   for i in range(batch['z'].shape[0]):
-    k_real, k_fake = jax.random.split(jax.random.fold_in(key, i))
+    k_real, k_fake, k_pen = jax.random.split(jax.random.fold_in(key, i), 3)
+    real = batch['real'][i]
     fake, g_vjp, g_stats = jax.vjp(
       functools.partial(apply_g, stats=g_stats, z=batch['z'][i]),
       state.g_params,
@@ -104,16 +123,29 @@ def train_step(state: TrainState, batch, key, *, g, d, loss, g_tx, d_tx):
     )
 
     def d_loss_fn(params):
-      real_logits, stats = apply_d(params, d_stats, batch['real'][i], k_real)
+      real_logits, stats = apply_d(params, d_stats, real, k_real)
       fake_logits, stats = apply_d(params, stats, fake, k_fake)
-      d_loss = jax.lax.pmean(loss.d_loss(real_logits, fake_logits), AXIS)
-      return d_loss, (stats, real_logits, fake_logits)
+      total = loss.d_loss(real_logits, fake_logits)
+      # Penalties see D as a per-example function; its statistics updates
+      # from these extra forwards are discarded.
+      critic = lambda x: apply_d(params, stats, x, k_pen)[0]  # noqa: E731
+      if loss.penalty:
+        total += losses.PENALTIES[loss.penalty](
+          critic, real, fake, k_pen, weight
+        )
+      if config.r1_gamma > 0:
+        total += losses.r1_penalty(critic, real, config.r1_gamma)
+      total = jax.lax.pmean(total, AXIS)
+      return total, (stats, real_logits, fake_logits)
 
     (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
       d_loss_fn, has_aux=True
     )(d_params)
     updates, d_opt = d_tx.update(d_grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, updates)
+    if config.d_weight_clip > 0:
+      c = config.d_weight_clip
+      d_params = jax.tree.map(lambda p: jnp.clip(p, -c, c), d_params)
 
   k_g = jax.random.fold_in(key, batch['z'].shape[0])
 
@@ -128,6 +160,9 @@ def train_step(state: TrainState, batch, key, *, g, d, loss, g_tx, d_tx):
   (g_grads,) = g_vjp(fake_grads)
   updates, g_opt = g_tx.update(g_grads, state.g_opt, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
+  g_ema = state.g_ema
+  if config.ema_decay > 0:
+    g_ema = optax.incremental_update(g_params, g_ema, 1 - config.ema_decay)
 
   metrics = {
     'd_loss': d_loss,
@@ -145,39 +180,44 @@ def train_step(state: TrainState, batch, key, *, g, d, loss, g_tx, d_tx):
     d_stats=d_stats,
     g_opt=g_opt,
     d_opt=d_opt,
+    g_ema=g_ema,
   )
   return new_state, metrics
 
 
 def make_train_fn(mesh, config, g, d, g_tx, d_tx):
-  """Compiles `(state, images) -> (state, metrics)` for `steps_per_dispatch`.
+  """Compiles `(state, source) -> (state, metrics)` for `steps_per_dispatch`.
 
-  images: uint8 (N, H, W, C), replicated on every device. Each step draws
-  its global batch (indices and z) from fold_in(state.rng, state.step) and
-  shards it along `data`; parameters stay replicated. The result does not
-  depend on the number of devices. metrics: each (steps_per_dispatch,).
+  source: the dataset's device array (`DATASETS[name].load`), replicated on
+  every device. Each step draws its global batch (examples and z) from
+  fold_in(state.rng, state.step) and shards it along `data`; parameters stay
+  replicated. The result does not depend on the number of devices (except
+  through dropout and penalty points, drawn per device).
+  metrics: each of shape (steps_per_dispatch,).
   """
-  loss = losses.get(config.loss)
+  dataset = data.DATASETS[config.data.name]
   step_fn = jax.shard_map(
-    functools.partial(train_step, g=g, d=d, loss=loss, g_tx=g_tx, d_tx=d_tx),
+    functools.partial(
+      train_step, g=g, d=d, g_tx=g_tx, d_tx=d_tx, config=config
+    ),
     mesh=mesh,
     in_specs=(P(), P(None, AXIS), P()),
     out_specs=(P(), P()),
   )
 
-  def one(state, images):
+  def one(state, source):
     key = jax.random.fold_in(state.rng, state.step)
     k_data, k_z, k_step = jax.random.split(key, 3)
     n, b = config.d_steps, config.batch_size
-    real = jax.vmap(lambda k: data.sample_batch(images, k, b))(
+    real = jax.vmap(lambda k: dataset.sample(source, k, b))(
       jax.random.split(k_data, n)
     )
     z = jax.random.normal(k_z, (n, b, config.model.z_dim))
     return step_fn(state, {'real': real, 'z': z}, k_step)
 
-  def many(state, images):
+  def many(state, source):
     return jax.lax.scan(
-      lambda s, _: one(s, images), state, length=config.steps_per_dispatch
+      lambda s, _: one(s, source), state, length=config.steps_per_dispatch
     )
 
   return jax.jit(many, donate_argnums=0)

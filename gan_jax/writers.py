@@ -22,6 +22,28 @@ def image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
   return grid
 
 
+def scatter_plot(points: np.ndarray, centres: np.ndarray, title: str):
+  """2-D samples (N, 2) over the mixture's mode centres (K, 2) -> uint8 RGB."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+  ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, label='G(z)')
+  ax.scatter(
+    centres[:, 0], centres[:, 1], s=30, c='red', marker='x', label='modes'
+  )
+  lim = 1.25 * np.abs(centres).max()
+  ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', title=title)
+  ax.legend(loc='upper right', fontsize=7)
+  fig.tight_layout()
+  fig.canvas.draw()
+  rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+  plt.close(fig)
+  return rgb
+
+
 def save_png(path: str, grid: np.ndarray) -> None:
   """Writes a uint8 (H, W, 1 or 3) array as PNG, atomically."""
   os.makedirs(os.path.dirname(path), exist_ok=True)

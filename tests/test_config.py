@@ -62,3 +62,27 @@ def test_launch_rejects_bad_loss_in_one_line(tmp_path):
   assert last.startswith("error: unknown loss 'saturating'; valid: ")
   assert 'minimax' in last and 'non_saturating' in last
   assert not (tmp_path / 'run').exists()  # nothing half-written
+
+
+@pytest.mark.parametrize(
+  'net, field, value, valid',
+  [
+    ('d', 'norm', 'group', 'valid: batch, layer, none'),
+    ('g', 'conv', 'fft', 'valid: gemm, xla'),
+    ('d', 'widht', 8, 'widht'),
+  ],
+)
+def test_bad_model_field_fails_at_read_time(net, field, value, valid):
+  c = mnist_dcgan.get_config('smoke')
+  c.model[net][field] = value
+  with pytest.raises(config_lib.ConfigError, match='config.model') as e:
+    config_lib.validate(c)
+  assert valid in str(e.value)
+
+
+def test_penalty_with_batch_norm_is_refused():
+  c = mnist_dcgan.get_config('loss=wasserstein_gp,smoke')
+  assert c.model.d.norm == 'layer'  # the paper's per-example critic
+  c.model.d.norm = 'batch'
+  with pytest.raises(config_lib.ConfigError, match='norm=layer'):
+    config_lib.validate(c)

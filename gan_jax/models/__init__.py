@@ -8,14 +8,18 @@ Linen rather than NNX because every step is a pure function of parameter
 pytrees: `apply(variables, ..., mutable=['batch_stats'])` is exactly that, and
 the same pytrees pass unchanged through shard_map, scan, vmap and Orbax.
 BatchNorm statistics are averaged over `axis_name` when called inside
-shard_map, so they are those of the global batch.
+shard_map, so they are those of the global batch. The 'batch_stats'
+collection also holds D's spectral-norm power-iteration state (norms.spectral).
+Families: 'mlp' (Goodfellow et al. 2014), 'dcgan' (Radford et al. 2016;
+28x28 or 32x32), 'resnet' (SNGAN ResNet, Miyato et al. 2018; 32x32).
 """
 
-from gan_jax.models import dcgan, mlp
+from gan_jax.models import dcgan, mlp, resnet
 
 MODELS = {
   'dcgan': (dcgan.Generator, dcgan.Discriminator),
   'mlp': (mlp.Generator, mlp.Discriminator),
+  'resnet': (resnet.Generator, resnet.Discriminator),
 }
 
 

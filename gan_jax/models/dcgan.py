@@ -1,10 +1,16 @@
-"""DCGAN (Radford et al. 2016) for 28x28 images, the classic MNIST layout.
+"""DCGAN (Radford et al. 2016) for 28x28 (MNIST) and 32x32 (CIFAR-10) images.
 
-G: z -> dense 7x7x(2w), BN, ReLU -> up 14x14xw, BN, ReLU -> up 28x28xC, tanh
-D: conv w s2, LReLU(0.2) -> conv 2w s2, BN, LReLU(0.2) -> dense 1 logit
-with 4x4 kernels; w is `width` (G: 128, D: 64 by default). `conv` picks how
-stride-2 (transposed) convolutions run: 'gemm' (layers.UpConv/DownConv,
-fast on CPU) or 'xla' (nn.ConvTranspose/nn.Conv); both are the same map.
+With n = 2 stride-2 stages for 28x28 (7 -> 14 -> 28) and n = 3 for 32x32
+(4 -> 8 -> 16 -> 32), s = side / 2^n, w = `width` (G: 128, D: 64):
+G: z -> dense s*s*(2^(n-1) w), BN, ReLU
+     -> [up 2^(n-2) w, BN, ReLU] ... [up w, BN, ReLU] -> up C, tanh
+D: conv w s2, LReLU(0.2) -> [conv 2w s2, N, LReLU(0.2)] ...
+     -> [conv 2^(n-1) w s2, N, LReLU(0.2)] -> dense 1 logit
+with 4x4 kernels. N is D's `norm` ('batch', 'layer' or 'none', see
+norms.normalization); `spectral_norm` divides every kernel of D by its
+largest singular value (Miyato et al. 2018). `conv` picks how stride-2
+(transposed) convolutions run: 'gemm' (layers.UpConv/DownConv, fast on CPU)
+or 'xla' (nn.ConvTranspose/nn.Conv); both are the same map.
 """
 
 import functools
@@ -12,32 +18,44 @@ import functools
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import layers
+from gan_jax.models import layers, norms
+
+STAGES = {28: 2, 32: 3}  # image side -> number of stride-2 stages
 
 
-def _batch_norm(train, axis_name):
-  return nn.BatchNorm(
-    use_running_average=not train,
-    momentum=0.9,
-    epsilon=1e-5,
-    axis_name=axis_name if train else None,
-  )
+def _stages(shape):
+  h, w = shape[:2]
+  if h != w or h not in STAGES:
+    raise ValueError(
+      f'DCGAN supports square images of side {sorted(STAGES)}, got {h}x{w}'
+    )
+  return STAGES[h]
+
+
+CONVS = ('gemm', 'xla')
+
+
+def _check_conv(conv):
+  if conv not in CONVS:
+    raise ValueError(f'unknown conv {conv!r}; valid: {", ".join(CONVS)}')
 
 
 def _up(conv, features, use_bias=True):
+  _check_conv(conv)
   if conv == 'gemm':
     return layers.UpConv(features, 4, use_bias=use_bias)
   return nn.ConvTranspose(features, (4, 4), (2, 2), 'SAME', use_bias=use_bias)
 
 
 def _down(conv, features, use_bias=True):
+  _check_conv(conv)
   if conv == 'gemm':
     return layers.DownConv(features, 4, use_bias=use_bias)
   return nn.Conv(features, (4, 4), (2, 2), 'SAME', use_bias=use_bias)
 
 
 class Generator(nn.Module):
-  """z (B, z_dim) -> images (B, 28, 28, C) in [-1, 1]."""
+  """z (B, z_dim) -> images (B, H, W, C) in [-1, 1], H = W in {28, 32}."""
 
   shape: tuple[int, int, int]
   width: int = 128
@@ -46,24 +64,39 @@ class Generator(nn.Module):
 
   @nn.compact
   def __call__(self, z, train: bool = True):
-    h, w, c = self.shape
-    bn = functools.partial(_batch_norm, train, self.axis_name)
-    x = nn.Dense(h // 4 * w // 4 * 2 * self.width, use_bias=False)(z)
-    x = nn.relu(bn()(x)).reshape(z.shape[0], h // 4, w // 4, 2 * self.width)
-    x = nn.relu(bn()(_up(self.conv, self.width, use_bias=False)(x)))
+    n = _stages(self.shape)
+    s, c = self.shape[0] >> n, self.shape[2]
+    bn = functools.partial(norms.batch_norm, train, self.axis_name)
+    x = nn.Dense(s * s * (self.width << (n - 1)), use_bias=False)(z)
+    x = nn.relu(bn()(x)).reshape(z.shape[0], s, s, self.width << (n - 1))
+    for i in reversed(range(n - 1)):
+      x = nn.relu(bn()(_up(self.conv, self.width << i, use_bias=False)(x)))
     return jnp.tanh(_up(self.conv, c)(x))
 
 
 class Discriminator(nn.Module):
-  """images (B, H, W, C) -> logits (B,)."""
+  """images (B, H, W, C) -> logits (B,), H = W in {28, 32}."""
 
   width: int = 64
+  norm: str = 'batch'
+  spectral_norm: bool = False
+  power_iterations: int = 1
   conv: str = 'gemm'
   axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x, train: bool = True):
-    x = nn.leaky_relu(_down(self.conv, self.width)(x), 0.2)
-    x = _down(self.conv, 2 * self.width, use_bias=False)(x)
-    x = nn.leaky_relu(_batch_norm(train, self.axis_name)(x), 0.2)
-    return nn.Dense(1)(x.reshape(x.shape[0], -1))[:, 0]
+    n = _stages(x.shape[1:])
+    sn = functools.partial(
+      norms.spectral,
+      enabled=self.spectral_norm,
+      train=train,
+      n_steps=self.power_iterations,
+    )
+    x = nn.leaky_relu(sn(_down(self.conv, self.width))(x), 0.2)
+    for i in range(1, n):
+      # A bias before a normalisation with a shift of its own is redundant.
+      conv = _down(self.conv, self.width << i, use_bias=self.norm == 'none')
+      x = norms.normalization(self.norm, train, self.axis_name)(sn(conv)(x))
+      x = nn.leaky_relu(x, 0.2)
+    return sn(nn.Dense(1))(x.reshape(x.shape[0], -1))[:, 0]

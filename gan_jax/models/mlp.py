@@ -1,6 +1,7 @@
 """Fully connected pair in the spirit of Goodfellow et al. 2014 (MNIST).
 
-G: z -> [dense h, ReLU] x n -> dense prod(shape), tanh
+G: z -> [dense h, ReLU] x n -> dense prod(shape), tanh (images in [-1, 1])
+   or linear (`output='linear'`, for unbounded data such as the toy mixtures)
 D: x -> [dense h, LReLU(0.2), dropout p] x n -> dense 1 logit
 """
 
@@ -11,10 +12,11 @@ import jax.numpy as jnp
 
 
 class Generator(nn.Module):
-  """z (B, z_dim) -> samples (B, *shape) in [-1, 1]."""
+  """z (B, z_dim) -> samples (B, *shape)."""
 
   shape: tuple[int, ...]
   hidden: tuple[int, ...] = (1200, 1200)
+  output: str = 'tanh'  # or 'linear'
   axis_name: str | None = None  # unused: no BatchNorm
 
   @nn.compact
@@ -24,7 +26,11 @@ class Generator(nn.Module):
     for h in self.hidden:
       x = nn.relu(nn.Dense(h)(x))
     x = nn.Dense(math.prod(self.shape))(x)
-    return jnp.tanh(x).reshape(z.shape[0], *self.shape)
+    if self.output == 'tanh':
+      x = jnp.tanh(x)
+    elif self.output != 'linear':
+      raise ValueError(f'unknown output {self.output!r}; valid: linear, tanh')
+    return x.reshape(z.shape[0], *self.shape)
 
 
 class Discriminator(nn.Module):
