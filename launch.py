@@ -14,6 +14,11 @@ config_flags.DEFINE_config_file(
   'config', None, 'Experiment config file.', lock_config=True
 )
 flags.DEFINE_string('workdir', None, 'Directory of the run.')
+flags.DEFINE_bool(
+  'allow_config_change',
+  False,
+  'Continue a workdir whose config.json differs from --config.',
+)
 flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize().')
 flags.DEFINE_string('coordinator_address', None, 'host:port of process 0.')
 flags.DEFINE_integer('num_processes', None, 'Processes in a multi-host run.')
@@ -27,15 +32,27 @@ def main(argv):
   if not FLAGS['verbosity'].present:  # Orbax logs every save at INFO
     logging.set_verbosity(logging.WARNING)
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import config as config_lib, data, train  # pylint: disable=g-import-not-at-top
+  from gan_jax import checkpoint, config as config_lib, data, train  # pylint: disable=g-import-not-at-top
 
   if FLAGS.distributed or FLAGS.coordinator_address:
+    # Cross-process collectives on CPU hosts (no effect on GPU/TPU).
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
     jax.distributed.initialize(
       FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
     )
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except (config_lib.ConfigError, data.DataError) as e:
+    train.train_and_evaluate(
+      FLAGS.config,
+      FLAGS.workdir,
+      allow_config_change=FLAGS.allow_config_change,
+    )
+  except (
+    checkpoint.CheckpointError,
+    config_lib.ConfigError,
+    data.DataError,
+    train.Interrupted,
+    train.TrainingDiverged,
+  ) as e:
     sys.exit(f'error: {e}')
 
 

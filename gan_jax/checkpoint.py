@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 
 import jax
 import orbax.checkpoint as ocp
@@ -31,26 +32,44 @@ def restore_latest(mngr: ocp.CheckpointManager, target):
 
   target: a state (or its `jax.ShapeDtypeStruct` tree, shardings included)
   giving the structure. Step directories that fail to restore (no commit
-  marker, truncated or missing files) are skipped with a warning naming them.
-  Returns the restored state, or None when there is no checkpoint at all.
-  Raises CheckpointError when checkpoints exist but none is usable.
+  marker, truncated or missing files) are skipped with a warning naming them;
+  once an older one restores, the skipped ones are moved (never deleted) to
+  `corrupt_checkpoints/` beside the checkpoint folder, so that training can
+  save those steps again. Returns the restored state, or None when there is
+  no checkpoint at all. Raises CheckpointError when checkpoints exist but none
+  is usable, leaving them in place.
   """
   steps = sorted(mngr.all_steps(), reverse=True)
   abstract = jax.tree.map(
     lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
     target,
   )
+  skipped = []
   for step in steps:
     path = os.path.join(mngr.directory, str(step))
     try:
-      return mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+      state = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as e:  # Orbax raises many types for damaged files.
       logging.warning(
-        'skipping unreadable checkpoint %s (%s: %s)',
+        'skipping unreadable checkpoint %s (%s: %.200s)',
         path,
         type(e).__name__,
         str(e).splitlines()[0] if str(e) else '',
       )
+      skipped.append(path)
+      continue
+    if skipped and jax.process_index() == 0:
+      aside = os.path.join(
+        os.path.dirname(mngr.directory), 'corrupt_checkpoints'
+      )
+      os.makedirs(aside, exist_ok=True)
+      for bad in skipped:
+        dest = os.path.join(aside, f'{os.path.basename(bad)}_{time.time_ns()}')
+        os.replace(bad, dest)
+        logging.warning('moved unreadable checkpoint %s to %s', bad, dest)
+    if skipped:
+      mngr.reload()
+    return state
   if steps:
     raise CheckpointError(
       f'no usable checkpoint in {mngr.directory} (tried steps {steps}). '

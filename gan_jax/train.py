@@ -1,7 +1,10 @@
 """`train_and_evaluate(config, workdir)`: the whole training run, one flat loop."""
 
+import json
 import math
 import os
+import signal
+import threading
 import time
 
 import jax
@@ -19,11 +22,43 @@ class TrainingDiverged(RuntimeError):
   """A loss or gradient norm became NaN or infinite."""
 
 
-def train_and_evaluate(config, workdir: str) -> ts.TrainState:
+class Interrupted(RuntimeError):
+  """SIGTERM/SIGINT: a checkpoint of the current step was saved first."""
+
+
+# Fields a rerun in the same workdir may change: extending a run is resuming.
+RESUMABLE_CHANGES = ('num_steps',)
+
+
+def _config_changes(old: dict, new: dict, prefix='') -> list[str]:
+  """Dotted names of the fields that differ between two config dicts."""
+  changes = []
+  for key in sorted(set(old) | set(new)):
+    a, b = old.get(key), new.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      changes += _config_changes(a, b, f'{prefix}{key}.')
+    elif a != b:
+      changes.append(prefix + key)
+  return changes
+
+
+def _has_text(path: str, text: str) -> bool:
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    return f.read() == text
+
+
+def train_and_evaluate(
+  config, workdir: str, *, allow_config_change: bool = False
+) -> ts.TrainState:
   """Trains a GAN as `config` says, writing everything into `workdir`.
 
-  Resumes from the newest usable checkpoint in `workdir/checkpoints`.
-  Returns the final TrainState.
+  Resumes from the newest usable checkpoint in `workdir/checkpoints`; a
+  finished run is reported and left as it is. A workdir whose config.json
+  differs from `config` (other than in RESUMABLE_CHANGES) is refused unless
+  `allow_config_change`. SIGTERM/SIGINT save a checkpoint of the current
+  step and raise Interrupted. Returns the final TrainState.
   """
   config_lib.validate(config)
   # ---- Mesh: one `data` axis over every device of every process.
@@ -40,11 +75,26 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
   writes = jax.process_index() == 0
 
   # ---- Workdir and logging.
+  config_path = os.path.join(workdir, 'config.json')
+  if os.path.exists(config_path) and not allow_config_change:
+    with open(config_path) as f:
+      old = json.load(f)
+    new = json.loads(config.to_json_best_effort())
+    changes = [
+      c for c in _config_changes(old, new) if c not in RESUMABLE_CHANGES
+    ]
+    if changes:
+      raise config_lib.ConfigError(
+        f'{workdir} holds a run with another config ({", ".join(changes)} '
+        'differ); use a new --workdir, or pass --allow_config_change to '
+        'continue this run with the new config.'
+      )
   try:
     os.makedirs(workdir, exist_ok=True)
-    if writes:
-      with open(os.path.join(workdir, 'config.json'), 'w') as f:
-        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    text = config.to_json_best_effort(indent=2, sort_keys=True)
+    if writes and not _has_text(config_path, text):
+      with open(config_path, 'w') as f:
+        f.write(text)
   except OSError as e:
     raise config_lib.ConfigError(
       f'cannot write to workdir {workdir} ({e.strerror}); pass a '
@@ -78,6 +128,14 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
     state = restored
     print(f'resumed from step {int(state.step)} in {mngr.directory}')
   first_step = int(state.step)
+  if first_step >= config.num_steps:
+    mngr.close()
+    print(
+      f'{workdir} finished at step {first_step} (num_steps='
+      f'{config.num_steps}); nothing to do. Raise --config.num_steps to '
+      'train further.'
+    )
+    return state
 
   # ---- Update step and fixed-noise sampler.
   train_fn = ts.make_train_fn(mesh, config, g, d, g_tx, d_tx)
@@ -118,8 +176,14 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
     dynamic_ncols=True,
   )
   step, t_last, s_last = first_step, time.perf_counter(), first_step
+  stop = []  # signals received: save the current step (one more dispatch if
+  saved = first_step  # it is not saved yet), then leave the loop
+  handlers = {}
+  if threading.current_thread() is threading.main_thread():
+    for signum in (signal.SIGTERM, signal.SIGINT):
+      handlers[signum] = signal.signal(signum, lambda n, _: stop.append(n))
   try:
-    while step < config.num_steps:
+    while step < config.num_steps and not (stop and saved == step):
       state, metrics = train_fn(state, source)
       step += config.steps_per_dispatch
       bar.update(config.steps_per_dispatch)
@@ -128,7 +192,7 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
         t_last, s_last = time.perf_counter(), step
       last = step == config.num_steps
       due_log = step % config.log_every == 0 or last
-      due_ckpt = step % config.checkpoint_every == 0 or last
+      due_ckpt = step % config.checkpoint_every == 0 or last or bool(stop)
       if due_log or due_ckpt:  # never checkpoint a state not checked finite
         metrics = {k: float(v[-1]) for k, v in jax.device_get(metrics).items()}
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
@@ -155,9 +219,17 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
         write_samples(step)
       if due_ckpt:
         checkpoint.save(mngr, step, state, force=True)
+        saved = step
   finally:
+    for signum, handler in handlers.items():
+      signal.signal(signum, handler)
     bar.close()
     writer.close()
     mngr.wait_until_finished()
     mngr.close()
+  if stop and step < config.num_steps:
+    raise Interrupted(
+      f'stopped by {signal.Signals(stop[0]).name} at step {step}; its '
+      f'checkpoint is in {mngr.directory}. Rerun the same command to resume.'
+    )
   return state
