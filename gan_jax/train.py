@@ -74,7 +74,7 @@ def train_and_evaluate(
   replicated = NamedSharding(mesh, P())
   writes = jax.process_index() == 0
 
-  # ---- Workdir and logging.
+  # ---- Workdir: refuse a different run's directory before any work.
   config_path = os.path.join(workdir, 'config.json')
   if os.path.exists(config_path) and not allow_config_change:
     with open(config_path) as f:
@@ -89,6 +89,12 @@ def train_and_evaluate(
         'differ); use a new --workdir, or pass --allow_config_change to '
         'continue this run with the new config.'
       )
+  # ---- Input: the whole dataset on every device (images as uint8).
+  dataset = data.DATASETS[config.data.name]
+  shape = dataset.shape
+  source = jax.device_put(dataset.load(config.data), replicated)
+
+  # ---- Write config.json (input errors above leave nothing behind).
   try:
     os.makedirs(workdir, exist_ok=True)
     text = config.to_json_best_effort(indent=2, sort_keys=True)
@@ -100,11 +106,6 @@ def train_and_evaluate(
       f'cannot write to workdir {workdir} ({e.strerror}); pass a '
       'writable --workdir.'
     ) from e
-
-  # ---- Input: the whole dataset on every device (images as uint8).
-  dataset = data.DATASETS[config.data.name]
-  shape = dataset.shape
-  source = jax.device_put(dataset.load(config.data), replicated)
 
   # ---- Model and state.
   g, d = models.build(config.model, shape, axis_name=ts.AXIS)

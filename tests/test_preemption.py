@@ -198,17 +198,70 @@ def test_sigkill_at_random_points_then_resume_matches(tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_nan_stops_run_and_keeps_last_good_checkpoint(tmp_path):
+def test_diverging_lr_stops_run_and_keeps_finite_checkpoints(tmp_path):
   config = _config(100)
   config.checkpoint_every = 100
   train.train_and_evaluate(config, str(tmp_path))
   config.num_steps = 300
-  config.optim.lr = float('nan')
+  config.optim.lr = 1e38  # Adam steps of ~lr overflow float32 at once
   with pytest.raises(train.TrainingDiverged, match='step 200: ') as e:
     train.train_and_evaluate(config, str(tmp_path), allow_config_change=True)
-  assert 'd_loss' in str(e.value) and 'optim.lr' in str(e.value)
+  assert 'non-finite' in str(e.value) and 'optim.lr' in str(e.value)
   steps = sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir())
   assert steps == [100]  # nothing non-finite was saved
+  config.optim.lr = 1e-4
+  state = train.train_and_evaluate(  # the kept checkpoint is whole and finite
+    config, str(tmp_path), allow_config_change=True
+  )
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state))
+
+
+@pytest.mark.parametrize(
+  'args, message',
+  [
+    (
+      ['--config=experiments/toy_ring.py:loss=saturating,smoke'],
+      "error: unknown loss 'saturating'; valid: dragan, hinge,",
+    ),
+    (
+      ['--config=experiments/toy_ring.py:smoke', '--config.batch_size=30'],
+      'error: config.batch_size=30 is not divisible by the 4 devices',
+    ),
+    (
+      ['--config=experiments/toy_ring.py:smoke', '--config.batch_size=abc'],
+      'flag --config.batch_size=abc: invalid literal for int()',
+    ),
+    (
+      [
+        '--config=experiments/mnist_dcgan.py:smoke',
+        '--config.data.manual_dir={tmp}/nowhere',
+        '--config.data.data_dir={tmp}',
+      ],
+      'error: data.manual_dir={tmp}/nowhere is not a folder. Create it and put',
+    ),
+    (
+      ['--config=experiments/toy_ring.py:smoke', '--workdir={tmp}/file/run'],
+      'error: cannot write to workdir {tmp}/file/run',
+    ),
+  ],
+)
+def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
+  (tmp_path / 'file').write_text('')
+  args = [a.format(tmp=tmp_path) for a in args]
+  if not any(a.startswith('--workdir') for a in args):
+    args.append(f'--workdir={tmp_path}/run')
+  r = subprocess.run(
+    [sys.executable, 'launch.py', *args],
+    cwd=REPO,
+    env=dict(os.environ, JAX_NUM_CPU_DEVICES='4'),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert r.returncode != 0
+  assert 'Traceback' not in r.stderr, r.stderr[-3000:]
+  assert message.format(tmp=tmp_path) in r.stderr, r.stderr[-3000:]
+  assert not (tmp_path / 'run').exists()  # nothing half-written
 
 
 def test_two_processes_match_one(tmp_path):
