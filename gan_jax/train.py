@@ -76,12 +76,14 @@ def train_and_evaluate(
 
   # ---- Workdir: refuse a different run's directory before any work.
   config_path = os.path.join(workdir, 'config.json')
+  config_text = config.to_json_best_effort(indent=2, sort_keys=True)
   if os.path.exists(config_path) and not allow_config_change:
     with open(config_path) as f:
       old = json.load(f)
-    new = json.loads(config.to_json_best_effort())
     changes = [
-      c for c in _config_changes(old, new) if c not in RESUMABLE_CHANGES
+      c
+      for c in _config_changes(old, json.loads(config_text))
+      if c not in RESUMABLE_CHANGES
     ]
     if changes:
       raise config_lib.ConfigError(
@@ -97,10 +99,9 @@ def train_and_evaluate(
   # ---- Write config.json (input errors above leave nothing behind).
   try:
     os.makedirs(workdir, exist_ok=True)
-    text = config.to_json_best_effort(indent=2, sort_keys=True)
-    if writes and not _has_text(config_path, text):
+    if writes and not _has_text(config_path, config_text):
       with open(config_path, 'w') as f:
-        f.write(text)
+        f.write(config_text)
   except OSError as e:
     raise config_lib.ConfigError(
       f'cannot write to workdir {workdir} ({e.strerror}); pass a '

@@ -20,6 +20,18 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 OVERRIDES = {'checkpoint_every': 100_000, 'sample_every': 100_000}
 
 
+def _toy_launch(workdir, overrides):
+  """(command, environment) of a 4-device toy_ring smoke run via launch.py."""
+  cmd = [
+    sys.executable,
+    'launch.py',
+    '--config=experiments/toy_ring.py:smoke',
+    f'--workdir={workdir}',
+  ]
+  cmd += [f'--config.{k}={v}' for k, v in overrides.items()]
+  return cmd, dict(os.environ, JAX_NUM_CPU_DEVICES='4')
+
+
 def _config(num_steps):
   config = toy_ring.get_config('smoke')
   config.update(OVERRIDES, num_steps=num_steps)
@@ -31,15 +43,7 @@ def test_sigterm_saves_current_step_and_resume_is_exact(tmp_path):
   resuming to N + 100 equals an uninterrupted run of N + 100 steps, bitwise
   (same 4-device program, every step's randomness from fold_in(rng, step))."""
   workdir = tmp_path / 'interrupted'
-  cmd = [
-    sys.executable,
-    'launch.py',
-    '--config=experiments/toy_ring.py:smoke',
-    f'--workdir={workdir}',
-    '--config.num_steps=100000',
-  ]
-  cmd += [f'--config.{k}={v}' for k, v in OVERRIDES.items()]
-  env = dict(os.environ, JAX_NUM_CPU_DEVICES='4')
+  cmd, env = _toy_launch(workdir, {**OVERRIDES, 'num_steps': 100_000})
   proc = subprocess.Popen(
     cmd,
     cwd=REPO,
@@ -138,14 +142,7 @@ def test_sigkill_at_random_points_then_resume_matches(tmp_path):
     'sample_every': 3000,
     'keep_checkpoints': 2,
   }
-  cmd = [
-    sys.executable,
-    'launch.py',
-    '--config=experiments/toy_ring.py:smoke',
-    f'--workdir={workdir}',
-  ]
-  cmd += [f'--config.{k}={v}' for k, v in overrides.items()]
-  env = dict(os.environ, JAX_NUM_CPU_DEVICES='4')
+  cmd, env = _toy_launch(workdir, overrides)
   kills = in_save = 0
   ckpts = workdir / 'checkpoints'
   for trial in range(5):

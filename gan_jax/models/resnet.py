@@ -75,6 +75,16 @@ class Generator(nn.Module):
     return jnp.tanh(_conv(self.shape[2], 3, _GLOROT)(x))
 
 
+def _spectral(block, train):
+  """layer -> layer, spectrally normalised as `block`'s fields say."""
+  return functools.partial(
+    norms.spectral,
+    enabled=block.spectral_norm,
+    train=train,
+    n_steps=block.power_iterations,
+  )
+
+
 class OptimizedBlock(nn.Module):
   """D's first block: (B, H, W, C_in) -> (B, H/2, W/2, features)."""
 
@@ -84,12 +94,7 @@ class OptimizedBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    sn = functools.partial(
-      norms.spectral,
-      enabled=self.spectral_norm,
-      train=train,
-      n_steps=self.power_iterations,
-    )
+    sn = _spectral(self, train)
     h = sn(_conv(self.features, 3))(x)
     h = _pool(sn(_conv(self.features, 3))(nn.relu(h)))
     return h + sn(_conv(self.features, 1, _GLOROT))(_pool(x))
@@ -107,12 +112,7 @@ class ResBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    sn = functools.partial(
-      norms.spectral,
-      enabled=self.spectral_norm,
-      train=train,
-      n_steps=self.power_iterations,
-    )
+    sn = _spectral(self, train)
     norm = functools.partial(
       norms.normalization, self.norm, train, self.axis_name
     )
