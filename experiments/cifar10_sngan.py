@@ -32,6 +32,11 @@ def get_config(arg=None):
   c.steps_per_dispatch = 10
   c.log_every = 100
   c.sample_every = c.checkpoint_every = 5000
+  # FID/KID on the FID Inception-v3 (Heusel et al. 2017): pass
+  # --config.eval.inception_path (see gan_jax/metrics/inception.py).
+  c.eval.every = 5000
+  c.eval.metrics = 'fd,kid,pr,dc,is'
+  c.eval.feature_net = 'inception'
   config_lib.apply_loss_defaults(c)
 
   if arg.smoke:
@@ -42,4 +47,7 @@ def get_config(arg=None):
     c.steps_per_dispatch = 2
     c.log_every = c.sample_every = c.checkpoint_every = 2
     c.num_samples = 16
+    c.eval.metrics = 'fd,kid'  # on raw pixels: no weights file needed
+    c.eval.feature_net = 'raw'
+    c.eval.num_samples = 16
   return c

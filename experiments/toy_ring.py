@@ -32,6 +32,12 @@ def get_config(arg=None):
   c.log_every = 100
   c.sample_every = c.checkpoint_every = 2000
   c.num_samples = 2500
+  # PacGAN protocol: 2,500 samples; FD/PR/DC on the 2-D points themselves.
+  c.eval.every = 2000
+  c.eval.metrics = 'modes,fd,pr,dc'
+  c.eval.feature_net = 'raw'
+  c.eval.num_samples = 2500
+  c.eval.best_metric = 'reverse_kl'
   config_lib.apply_loss_defaults(c)
 
   if arg.smoke:
@@ -41,4 +47,6 @@ def get_config(arg=None):
     c.steps_per_dispatch = 50
     c.log_every = c.sample_every = c.checkpoint_every = 100
     c.num_samples = 200
+    c.eval.every = 100
+    c.eval.num_samples = 200
   return c

@@ -12,8 +12,8 @@ class CheckpointError(RuntimeError):
   """No usable checkpoint where one was expected."""
 
 
-def manager(directory: str, every: int, keep: int) -> ocp.CheckpointManager:
-  """A CheckpointManager saving every `every` steps, keeping the last `keep`."""
+def manager(directory: str, every: int, keep: int | None):
+  """A CheckpointManager saving every `every` steps, keeping `keep` (None: all)."""
   return ocp.CheckpointManager(
     os.path.abspath(directory),
     options=ocp.CheckpointManagerOptions(
@@ -25,6 +25,30 @@ def manager(directory: str, every: int, keep: int) -> ocp.CheckpointManager:
 def save(mngr: ocp.CheckpointManager, step: int, state, force=False) -> None:
   """Saves `state` at `step` (asynchronously; `mngr.wait_until_finished()`)."""
   mngr.save(step, args=ocp.args.StandardSave(state), force=force)
+
+
+def restore_step(mngr: ocp.CheckpointManager, target, step: int):
+  """Restores checkpoint `step`; CheckpointError lists the steps there are."""
+  if step not in mngr.all_steps():
+    raise CheckpointError(
+      f'no checkpoint of step {step} in {mngr.directory}; there are steps '
+      f'{sorted(mngr.all_steps())}.'
+    )
+  try:
+    return mngr.restore(step, args=ocp.args.StandardRestore(_abstract(target)))
+  except Exception as e:  # Orbax raises many types for damaged files.
+    raise CheckpointError(
+      f'checkpoint {step} in {mngr.directory} is unreadable ({type(e).__name__}'
+      '); choose another step.'
+    ) from e
+
+
+def _abstract(target):
+  """ShapeDtypeStructs (with shardings) of a state or of its abstract tree."""
+  return jax.tree.map(
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+    target,
+  )
 
 
 def restore_latest(mngr: ocp.CheckpointManager, target):
@@ -40,10 +64,7 @@ def restore_latest(mngr: ocp.CheckpointManager, target):
   is usable, leaving them in place.
   """
   steps = sorted(mngr.all_steps(), reverse=True)
-  abstract = jax.tree.map(
-    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-    target,
-  )
+  abstract = _abstract(target)
   skipped = []
   for step in steps:
     path = os.path.join(mngr.directory, str(step))

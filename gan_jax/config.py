@@ -74,6 +74,20 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_samples = 64
   c.checkpoint_every = 500
   c.keep_checkpoints = 3
+
+  # Sample quality (gan_jax.evaluate): every `every` steps (0: only at the
+  # end) and at the end; the best step by `best_metric` ('' for none) is
+  # kept in best_checkpoint/.
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every = 1000
+  c.eval.metrics = 'fd,kid,pr,dc,is'  # names in gan_jax.evaluate.METRICS
+  c.eval.num_samples = 10_000
+  c.eval.best_metric = 'fd'
+  c.eval.feature_net = 'lenet'  # 'lenet', 'inception' or 'raw'
+  c.eval.classifier_steps = 3000  # LeNet training steps (99.1% on MNIST)
+  c.eval.inception_path = config_dict.placeholder(str)  # FID Inception .npz
+  c.eval.cache_dir = '~/.cache/gan_jax'  # trained LeNet weights
+  c.eval.batch_size = 500  # generation and feature extraction
   return c
 
 
@@ -125,7 +139,7 @@ def _check_model(model_config, shape) -> None:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks names and sizes before any work starts; raises ConfigError."""
   # Imported here: registries import JAX/Flax, config files should not.
-  from gan_jax import data, losses, models  # pylint: disable=g-import-not-at-top
+  from gan_jax import data, evaluate, losses, models  # pylint: disable=g-import-not-at-top
 
   check_name('loss', config.loss, losses.LOSSES)
   check_name('model', config.model.name, models.MODELS)
@@ -147,6 +161,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f'config.{key} must be >= 0, got {config[key]}')
   if config.ema_decay >= 1:
     raise ConfigError(f'config.ema_decay must be < 1, got {config.ema_decay}')
+  evaluate.check(config)
   penalised = losses.LOSSES[config.loss].penalty or config.r1_gamma > 0
   if penalised and config.model.d.get('norm') == 'batch':
     raise ConfigError(

@@ -116,18 +116,32 @@ class TfdsImages:
 
   def load(self, data_config) -> np.ndarray:
     """All training images, uint8 (N, H, W, C); prepares them if needed."""
+    return self.read(data_config, 'train')[0]
+
+  def read(self, data_config, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 (N, H, W, C) and labels int32 (N,) of a TFDS `split`.
+
+    `split` is 'train', 'test' or a slice such as 'train[50000:60000]'
+    (taken from the prepared split); prepares the dataset if needed.
+    """
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
+    name, _, window = split.partition('[')
     data_dir = data_config.data_dir
-    kwargs = {'split': 'train', 'data_dir': data_dir, 'download': False}
+    kwargs = {'split': name, 'data_dir': data_dir, 'download': False}
     try:
       source = tfds.data_source(self.tfds_name, **kwargs)
     except Exception:  # noqa: BLE001 (not prepared, or in another format)
       prepare(self.tfds_name, data_dir, data_config.manual_dir)
       source = tfds.data_source(self.tfds_name, **kwargs)
+    start, _, stop = window.rstrip(']').partition(':')
+    index = range(len(source))[
+      slice(int(start) if start else None, int(stop) if stop else None)
+    ]
     try:
-      examples = source.__getitems__(range(len(source)))
+      examples = source.__getitems__(index)
       images = np.stack([ex['image'] for ex in examples])
+      labels = np.array([ex['label'] for ex in examples], np.int32)
     except Exception as e:
       raise DataError(
         f'prepared TFDS {self.tfds_name!r} under '
@@ -140,7 +154,7 @@ class TfdsImages:
         f'{self.tfds_name}: expected uint8 images of shape '
         f'{self.shape}, got {images.dtype} {images.shape[1:]}.'
       )
-    return images
+    return images, labels
 
   def sample(self, images: jax.Array, key: jax.Array, batch_size: int):
     """Draws images uniformly with replacement, scaled as x / 127.5 - 1.

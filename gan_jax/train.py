@@ -12,8 +12,8 @@ import numpy as np
 import tqdm
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from gan_jax import checkpoint, config as config_lib, data, models, writers
-from gan_jax import train_step as ts
+from gan_jax import checkpoint, config as config_lib, data, evaluate, models
+from gan_jax import runs, train_step as ts, writers
 
 SAMPLE_SALT = 1234567  # fixed-noise grid: fold_in(PRNGKey(seed), SAMPLE_SALT)
 
@@ -47,6 +47,13 @@ def _has_text(path: str, text: str) -> bool:
     return False
   with open(path) as f:
     return f.read() == text
+
+
+def _write_json(path: str, obj) -> None:
+  """Writes `obj` as JSON atomically (a reader never sees half a file)."""
+  with open(path + '.tmp', 'w') as f:
+    json.dump(obj, f, indent=2)
+  os.replace(path + '.tmp', path)
 
 
 def train_and_evaluate(
@@ -95,6 +102,10 @@ def train_and_evaluate(
   dataset = data.DATASETS[config.data.name]
   shape = dataset.shape
   source = jax.device_put(dataset.load(config.data), replicated)
+  # Reference data and feature network (the LeNet is trained on first use).
+  evaluator = None
+  if evaluate.metric_names(config.eval):
+    evaluator = evaluate.Evaluator(config)
 
   # ---- Write config.json (input errors above leave nothing behind).
   try:
@@ -146,14 +157,7 @@ def train_and_evaluate(
     (config.num_samples, config.model.z_dim),
   )
   sample = jax.jit(
-    lambda s: g.apply(
-      {
-        'params': s.g_params if s.g_ema is None else s.g_ema,
-        'batch_stats': s.g_stats,
-      },
-      z_fixed,
-      train=False,
-    )
+    lambda s: g.apply(runs.generator_variables(s), z_fixed, train=False)
   )
 
   def write_samples(step):
@@ -167,6 +171,43 @@ def train_and_evaluate(
         os.path.join(workdir, 'samples', f'step_{step:06d}.png'), grid
       )
     writer.image(step, 'samples', grid)
+
+  best_path = os.path.join(workdir, 'best.json')
+  best = None  # {'metric', 'step', 'value'} of the best evaluation so far
+  if os.path.exists(best_path):
+    with open(best_path) as f:
+      best = json.load(f)
+
+  def run_eval(step, last):
+    """Evaluates G; keeps the best checkpoint; writes results.json at the end."""
+    nonlocal best
+    record = evaluate.evaluate_state(evaluator, g, state, config)
+    writer.scalars(
+      step,
+      {f'eval/{k}': v for k, v in record['metrics'].items()}
+      | {'eval/seconds': record['seconds']},
+    )
+    metric = config.eval.best_metric
+    if metric and evaluate.is_better(
+      metric, record['metrics'][metric], best and best['value']
+    ):
+      best_mngr = checkpoint.manager(
+        os.path.join(workdir, 'best_checkpoint'), 1, 1
+      )
+      checkpoint.save(best_mngr, step, state, force=True)
+      best_mngr.wait_until_finished()
+      best_mngr.close()
+      best = {
+        'metric': metric,
+        'step': step,
+        'value': record['metrics'][metric],
+      }
+      if writes:
+        _write_json(best_path, best)
+    if last and writes:
+      _write_json(
+        os.path.join(workdir, 'results.json'), record | {'best': best}
+      )
 
   # ---- Loop.
   writer = writers.MetricWriter(workdir if writes else None)
@@ -219,6 +260,10 @@ def train_and_evaluate(
         )
       if step % config.sample_every == 0 or last:
         write_samples(step)
+      if evaluator and (
+        last or (config.eval.every and step % config.eval.every == 0)
+      ):
+        run_eval(step, last)
       if due_ckpt:
         checkpoint.save(mngr, step, state, force=True)
         saved = step

@@ -36,3 +36,24 @@ def mnist_dirs(tmp_path_factory):
   data_dir = tmp_path_factory.mktemp('tfds')
   data.prepare('mnist', str(data_dir), str(MNIST_DIR))
   return str(MNIST_DIR), str(data_dir)
+
+
+@pytest.fixture(scope='session')
+def lenet_cache(mnist_dirs, tmp_path_factory):
+  """A cache dir holding the LeNet of the smoke recipe (300 steps, ~97.6%)."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+
+  from gan_jax import data  # pylint: disable=g-import-not-at-top
+  from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
+  from experiments import mnist_dcgan  # pylint: disable=g-import-not-at-top
+
+  cache = tmp_path_factory.mktemp('cache')
+  manual_dir, data_dir = mnist_dirs
+  steps = mnist_dcgan.get_config('smoke').eval.classifier_steps
+  classifier.load_or_train(
+    data.DATASETS['mnist'],
+    ml_collections.ConfigDict({'data_dir': data_dir, 'manual_dir': manual_dir}),
+    classifier.Recipe(steps=steps),
+    str(cache),
+  )
+  return str(cache)

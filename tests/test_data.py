@@ -98,6 +98,13 @@ def test_mnist_real_copy(mnist_dirs):
   assert isinstance(images, np.ndarray)
   assert images.dtype == np.uint8 and images.shape == (60_000, 28, 28, 1)
   assert 30.0 < images.mean() < 37.0
+  # Labelled splits: the test split, and a slice of train (the Parzen
+  # validation set of Goodfellow et al. 2014).
+  test, test_labels = ds.read(_config('mnist', data_dir, manual_dir), 'test')
+  assert test.shape == (10_000, 28, 28, 1) and test_labels.shape == (10_000,)
+  assert sorted(np.unique(test_labels)) == list(range(10))
+  valid, _ = ds.read(_config('mnist', data_dir, manual_dir), 'train[50000:]')
+  np.testing.assert_array_equal(valid, images[50_000:])
   x = ds.sample(images, jax.random.key(0), 16)
   assert x.dtype == jax.numpy.float32 and x.shape == (16, 28, 28, 1)
   assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0

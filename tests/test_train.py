@@ -18,6 +18,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def _config(mnist_dirs, num_steps):
   config = mnist_dcgan.get_config('smoke')
   config.data.manual_dir, config.data.data_dir = mnist_dirs
+  config.eval.metrics = ''  # training state is under test (evals: below)
   config.num_steps = num_steps
   config.checkpoint_every = config.log_every = config.sample_every = 5
   return config
@@ -52,7 +53,9 @@ def test_resume_is_exact(mnist_dirs, tmp_path):
 
 
 @pytest.mark.parametrize('loss', ['non_saturating', 'minimax'])
-def test_launch_smoke_writes_run_directory(mnist_dirs, tmp_path, loss):
+def test_launch_smoke_writes_run_directory(
+  mnist_dirs, lenet_cache, tmp_path, loss
+):
   manual_dir, data_dir = mnist_dirs
   workdir = tmp_path / 'run'
   cmd = [
@@ -62,12 +65,16 @@ def test_launch_smoke_writes_run_directory(mnist_dirs, tmp_path, loss):
     f'--workdir={workdir}',
     f'--config.data.manual_dir={manual_dir}',
     f'--config.data.data_dir={data_dir}',
+    f'--config.eval.cache_dir={lenet_cache}',
   ]
   subprocess.run(cmd, cwd=REPO, check=True, timeout=600)
   config = json.loads((workdir / 'config.json').read_text())
   assert config['loss'] == loss
   rows = [json.loads(l) for l in (workdir / 'metrics.jsonl').open()]
+  evals = [r for r in rows if 'eval/fd' in r]
+  rows = [r for r in rows if 'eval/fd' not in r]
   assert [r['step'] for r in rows] == [10, 20]
+  assert [r['step'] for r in evals] == [20]  # eval.every=0: at the end
   for r in rows:
     for key in (
       'd_loss',
@@ -84,3 +91,21 @@ def test_launch_smoke_writes_run_directory(mnist_dirs, tmp_path, loss):
   assert (workdir / 'samples' / 'step_000020.png').exists()
   assert (workdir / 'checkpoints' / '20').is_dir()
   assert list(workdir.glob('events.out.tfevents.*'))
+  results = json.loads((workdir / 'results.json').read_text())
+  assert results['step'] == 20
+  assert set(results['metrics']) == {
+    'fd',
+    'kid',
+    'kid_std',
+    'precision',
+    'recall',
+    'density',
+    'coverage',
+    'is',
+    'is_std',
+  }
+  assert results['metrics']['fd'] == evals[0]['eval/fd'] > 0
+  assert results['protocol']['num_samples'] == 200
+  assert 'LeNet, 300 steps' in results['protocol']['feature_net']
+  assert results['best']['step'] == 20
+  assert (workdir / 'best_checkpoint' / '20').is_dir()

@@ -1,0 +1,342 @@
+"""Sample quality of a generator, measured as the papers measure it.
+
+  python -m gan_jax.evaluate --workdir=runs/dcgan [--step=N]
+      [--metrics=fd,kid,pr] [--num_samples=50000]
+re-evaluates a run's checkpoint (EMA weights when the run keeps them) and
+appends the numbers with their protocol to `<workdir>/evaluations.jsonl`.
+
+`config.eval.metrics` names metrics (comma-separated); each gives scalars:
+  fd      fd                     Fréchet distance (Heusel et al. 2017)
+  kid     kid, kid_std           KID, unbiased MMD^2 (Bińkowski et al. 2018)
+  pr      precision, recall      k=3 (Kynkäänniemi et al. 2019)
+  dc      density, coverage      k=5 (Naeem et al. 2020)
+  is      is, is_std             exp E KL(p(y|x) || p(y)) (Salimans et al. 2016)
+  parzen  parzen_ll, parzen_se, parzen_sigma   (Goodfellow et al. 2014)
+  modes   modes, high_quality, reverse_kl      toy mixtures (Lin et al. 2018)
+fd, kid, pr, dc and is use `config.eval.feature_net`: 'lenet' (the project's
+classifier of MNIST-like data, metrics.classifier), 'inception' (the FID
+Inception-v3, metrics.inception) or 'raw' (the data vectors: toy mixtures).
+The reference set is the test split (images) or `num_samples` fresh draws
+from the mixture (toy data). Parzen follows Goodfellow et al. 2014, Table 1:
+pixels in [0, 1], sigma chosen on train[50000:60000] from logspace(-1, 0, 10),
+mean +- standard error over the test split.
+"""
+
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax import config as config_lib, data
+
+METRICS = {
+  'fd': ('fd',),
+  'kid': ('kid', 'kid_std'),
+  'pr': ('precision', 'recall'),
+  'dc': ('density', 'coverage'),
+  'is': ('is', 'is_std'),
+  'parzen': ('parzen_ll', 'parzen_se', 'parzen_sigma'),
+  'modes': ('modes', 'high_quality', 'reverse_kl'),
+}
+FEATURE_METRICS = ('fd', 'kid', 'pr', 'dc', 'is')
+LOWER_IS_BETTER = ('fd', 'kid', 'reverse_kl')
+HIGHER_IS_BETTER = (
+  'precision',
+  'recall',
+  'density',
+  'coverage',
+  'is',
+  'parzen_ll',
+  'modes',
+  'high_quality',
+)
+FEATURE_NETS = ('lenet', 'inception', 'raw')
+PARZEN_VALID = 'train[50000:60000]'  # Goodfellow et al. 2014
+PARZEN_SIGMAS = np.logspace(-1, 0, 10)
+REFERENCE_SALT = 7654321  # toy reference draws: fold_in(PRNGKey(seed), salt)
+EVAL_SALT = 2345671  # evaluation noise: fold_in(PRNGKey(config.seed), salt)
+
+
+def metric_names(eval_config) -> list[str]:
+  """config.eval.metrics ('fd,kid') as a list; '' is no metric."""
+  return [m.strip() for m in eval_config.metrics.split(',') if m.strip()]
+
+
+def check(config) -> None:
+  """Raises ConfigError for eval settings that cannot run on this dataset."""
+  ev = config.eval
+  dataset = data.DATASETS[config.data.name]
+  names = metric_names(ev)
+  for name in names:
+    config_lib.check_name('metric', name, METRICS)
+  config_lib.check_name('feature_net', ev.feature_net, FEATURE_NETS)
+  if 'modes' in names and dataset.kind != 'points':
+    raise config_lib.ConfigError(
+      f"metric 'modes' counts mixture modes; {config.data.name} is not a "
+      'toy mixture: drop it from config.eval.metrics.'
+    )
+  if any(n in FEATURE_METRICS for n in names):
+    if dataset.kind == 'points' and ev.feature_net != 'raw':
+      raise config_lib.ConfigError(
+        "toy data has no feature network: set config.eval.feature_net='raw'."
+      )
+    if ev.feature_net == 'lenet' and dataset.shape != (28, 28, 1):
+      raise config_lib.ConfigError(
+        f'the lenet feature network is for 28x28x1 images, not '
+        f"{config.data.name}: set config.eval.feature_net='inception'."
+      )
+    if ev.feature_net == 'inception':  # a missing file fails before any work
+      from gan_jax.metrics import inception  # pylint: disable=g-import-not-at-top
+
+      inception.check_path(ev.inception_path)
+    if 'is' in names and ev.feature_net == 'raw':
+      raise config_lib.ConfigError(
+        "metric 'is' needs a classifier: set config.eval.feature_net to "
+        "'lenet' or 'inception', or drop 'is'."
+      )
+  scalars = [s for n in names for s in METRICS[n]]
+  if names and ev.best_metric and ev.best_metric not in scalars:
+    raise config_lib.ConfigError(
+      f'config.eval.best_metric={ev.best_metric!r} is not computed by '
+      f'config.eval.metrics={ev.metrics!r}; choose one of '
+      f'{", ".join(s for s in scalars if s in LOWER_IS_BETTER + HIGHER_IS_BETTER)}'
+      " or '' for no best checkpoint."
+    )
+  if ev.num_samples < 10:
+    raise config_lib.ConfigError(
+      f'config.eval.num_samples must be >= 10, got {ev.num_samples}'
+    )
+  if ev.every < 0 or (ev.every and ev.every % config.steps_per_dispatch):
+    raise config_lib.ConfigError(
+      f'config.eval.every={ev.every} must be 0 (only at the end) or a '
+      f'multiple of config.steps_per_dispatch={config.steps_per_dispatch}'
+    )
+
+
+def is_better(metric: str, value: float, best: float | None) -> bool:
+  """Whether `value` of scalar `metric` beats `best` (None: nothing yet)."""
+  if best is None:
+    return True
+  return value < best if metric in LOWER_IS_BETTER else value > best
+
+
+def _batched(fn, x: np.ndarray, batch: int):
+  """fn over row blocks of x, the last padded to `batch`; numpy outputs."""
+  outs = []
+  for i in range(0, len(x), batch):
+    xb = x[i : i + batch]
+    pad = ((0, batch - len(xb)),) + ((0, 0),) * (x.ndim - 1)
+    res = fn(jnp.asarray(np.pad(xb, pad)))
+    outs.append(jax.tree.map(lambda a, n=len(xb): np.asarray(a)[:n], res))
+  return jax.tree.map(lambda *a: np.concatenate(a), *outs)
+
+
+class Evaluator:
+  """`evaluator(samples) -> {scalar: float}` for the metrics a config names.
+
+  samples: float32 (N, *shape), images in [-1, 1]. Building it loads the
+  reference data and the feature network (training and caching the LeNet
+  on first use); `protocol` records everything the numbers depend on, so
+  numbers from different protocols are never compared.
+  """
+
+  def __init__(self, config):
+    from gan_jax.metrics import stats  # pylint: disable=g-import-not-at-top
+
+    ev = config.eval
+    self.names = metric_names(ev)
+    self.batch = ev.batch_size
+    self.dataset = dataset = data.DATASETS[config.data.name]
+    self.protocol = {'num_samples': ev.num_samples, 'metrics': self.names}
+    if dataset.kind == 'points':
+      centres = dataset.load(config.data)
+      key = jax.random.fold_in(jax.random.PRNGKey(config.seed), REFERENCE_SALT)
+      draws = [
+        np.asarray(dataset.sample(centres, k, ev.num_samples))
+        for k in jax.random.split(key, 3)
+      ]
+      self.reference, parzen_valid, parzen_test = draws
+      self.centres = centres
+      self.protocol['reference'] = (
+        f'{ev.num_samples} draws of {config.data.name}'
+      )
+    else:
+      test = dataset.read(config.data, 'test')[0]
+      self.reference = test.astype(np.float32) / 127.5 - 1.0
+      self.protocol['reference'] = f'{config.data.name} test ({len(test)})'
+      if 'parzen' in self.names:
+        parzen_valid = dataset.read(config.data, PARZEN_VALID)[0]
+        parzen_valid = _flat(parzen_valid.astype(np.float32) / 255.0)
+        parzen_test = _flat(test.astype(np.float32) / 255.0)
+    if 'parzen' in self.names:
+      self.parzen_valid, self.parzen_test = parzen_valid, parzen_test
+      valid = PARZEN_VALID if dataset.kind == 'image' else 'fresh draws'
+      self.protocol['parzen'] = (
+        f'sigma from logspace(-1, 0, 10) on {valid} ({len(parzen_valid)}), '
+        f'log-likelihood of {len(parzen_test)} test points'
+      )
+    if any(n in FEATURE_METRICS for n in self.names):
+      self.features = self._feature_fn(config)
+      ref_feat, ref_probs = self.features(self.reference)
+      self.ref_features = ref_feat
+      self.ref_stats = stats.gaussian_stats(ref_feat)
+      if 'is' in self.names:
+        self.protocol['reference_is'] = stats.classifier_score(ref_probs)[0]
+      self.protocol['fd_sqrt'] = stats.SQRT_METHOD
+    if 'kid' in self.names:
+      self.protocol['kid'] = 'cubic kernel, 100 subsets of 1000'
+    if 'modes' in self.names:
+      self.protocol['modes'] = (
+        f'high quality: within 3 std ({dataset.std}) of the nearest mode'
+      )
+
+  def _feature_fn(self, config):
+    """(N, *shape) -> (features (N, d), class probabilities (N, K) | None)."""
+    ev = config.eval
+    if ev.feature_net == 'raw':
+      self.protocol['feature_net'] = 'raw data vectors'
+      return lambda x: (x.reshape(len(x), -1), None)
+    if ev.feature_net == 'inception':
+      from gan_jax.metrics import inception  # pylint: disable=g-import-not-at-top
+
+      params = inception.load_params(ev.inception_path)
+      self.protocol['feature_net'] = (
+        f'FID Inception-v3 pool3 ({os.path.basename(ev.inception_path)})'
+      )
+      fn = jax.jit(lambda x: inception.features(params, x))
+    else:
+      from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
+
+      recipe = classifier.Recipe(steps=ev.classifier_steps)
+      params, info = classifier.load_or_train(
+        self.dataset, config.data, recipe, ev.cache_dir
+      )
+      self.protocol['feature_net'] = (
+        f'{info["name"]} (LeNet, {info["recipe"]["steps"]} steps, test '
+        f'accuracy {info["test_accuracy"]:.4f})'
+      )
+      apply = classifier.apply_fn()
+      fn = jax.jit(lambda x: apply(params, x))
+    return lambda x: _batched(fn, x, self.batch)
+
+  def __call__(self, samples: np.ndarray) -> dict[str, float]:
+    from gan_jax.metrics import manifold, modes, parzen, stats  # pylint: disable=g-import-not-at-top
+
+    out = {}
+    if any(n in FEATURE_METRICS for n in self.names):
+      feats, probs = self.features(samples)
+    for name in self.names:
+      if name == 'fd':
+        out['fd'] = stats.frechet_distance(
+          *stats.gaussian_stats(feats), *self.ref_stats
+        )
+      elif name == 'kid':
+        out['kid'], out['kid_std'] = stats.kid(self.ref_features, feats)
+      elif name == 'pr':
+        out['precision'], out['recall'] = manifold.precision_recall(
+          self.ref_features, feats, k=3
+        )
+      elif name == 'dc':
+        out['density'], out['coverage'] = manifold.density_coverage(
+          self.ref_features, feats, k=5
+        )
+      elif name == 'is':
+        out['is'], out['is_std'] = stats.classifier_score(probs)
+      elif name == 'parzen':
+        points = samples
+        if self.dataset.kind == 'image':
+          points = _flat((samples + 1.0) / 2.0)
+        out.update(
+          parzen.evaluate(
+            points, self.parzen_valid, self.parzen_test, PARZEN_SIGMAS
+          )
+        )
+      elif name == 'modes':
+        out.update(modes.mode_coverage(samples, self.centres, self.dataset.std))
+    return {k: float(v) for k, v in out.items()}
+
+
+def _flat(images):
+  """(N, *shape) -> (N, prod(shape)) float32."""
+  return images.reshape(len(images), -1).astype(np.float32)
+
+
+def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
+  """Scores `config.eval.num_samples` samples of the run's generator.
+
+  The noise is fold_in(PRNGKey(config.seed), EVAL_SALT) at every step, so
+  numbers along a run differ by the generator only. Returns {'step',
+  'metrics', 'protocol', 'seconds'}.
+  """
+  from gan_jax import runs  # pylint: disable=g-import-not-at-top
+
+  t0 = time.perf_counter()
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_SALT)
+  samples = runs.generate(
+    g,
+    runs.generator_variables(state),
+    config.model.z_dim,
+    config.eval.num_samples,
+    key,
+    config.eval.batch_size,
+  )
+  metrics = evaluator(samples)
+  generator = 'EMA' if state.g_ema is not None else 'trained'
+  return {
+    'step': int(state.step),
+    'metrics': metrics,
+    'protocol': {**evaluator.protocol, 'generator': f'{generator} weights'},
+    'seconds': round(time.perf_counter() - t0, 2),
+  }
+
+
+def main(argv):
+  """Re-evaluates a run directory; appends to evaluations.jsonl."""
+  del argv
+  from absl import flags, logging  # pylint: disable=g-import-not-at-top
+
+  from gan_jax import checkpoint, runs  # pylint: disable=g-import-not-at-top
+
+  f = flags.FLAGS
+  if not f['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  try:
+    config, g, state = runs.restore(f.workdir, f.step)
+    for key in ('metrics', 'num_samples', 'feature_net', 'inception_path'):
+      if f[key].value is not None:
+        config.eval[key] = f[key].value
+    for key in ('data_dir', 'manual_dir'):
+      if f[key].value is not None:
+        config.data[key] = f[key].value
+    config.eval.cache_dir = f.cache_dir or config.eval.cache_dir
+    check(config)
+    record = evaluate_state(Evaluator(config), g, state, config)
+  except (
+    checkpoint.CheckpointError,
+    config_lib.ConfigError,
+    data.DataError,
+  ) as e:  # a missing Inception weights file is a DataError too
+    sys.exit(f'error: {e}')
+  with open(os.path.join(f.workdir, 'evaluations.jsonl'), 'a') as out:
+    out.write(json.dumps(record) + '\n')
+  print(json.dumps(record, indent=2))
+
+
+if __name__ == '__main__':
+  from absl import app, flags  # pylint: disable=g-import-not-at-top
+
+  flags.DEFINE_string('workdir', None, 'Run directory to evaluate.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: newest).')
+  flags.DEFINE_string('metrics', None, "e.g. 'fd,kid,pr,dc,is,parzen'.")
+  flags.DEFINE_integer('num_samples', None, 'Generated samples to score.')
+  flags.DEFINE_string('feature_net', None, 'lenet, inception or raw.')
+  flags.DEFINE_string('inception_path', None, 'FID Inception .npz file.')
+  flags.DEFINE_string('cache_dir', None, 'Where the LeNet is cached.')
+  flags.DEFINE_string('data_dir', None, 'TFDS data_dir of this machine.')
+  flags.DEFINE_string('manual_dir', None, 'Original dataset files.')
+  flags.mark_flags_as_required(['workdir'])
+  app.run(main)

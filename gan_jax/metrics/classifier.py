@@ -1,0 +1,180 @@
+"""A small LeNet-style classifier: the feature network for MNIST-like data.
+
+Heusel et al. (2017) compute the Fréchet distance on Inception-v3 features;
+for 28x28 grey digits a classifier trained on the dataset itself is the
+usual stand-in (e.g. Lucic et al. 2018 for MNIST). Its 128-d penultimate
+activations feed FD, KID and the k-NN metrics; its class probabilities feed
+the Inception-Score-style score. It is trained by the project, on the
+training split, deterministically from a seed, and cached with Orbax.
+
+  x (B, 28, 28, 1) in [-1, 1]
+   -> DownConv 32, ReLU (14x14) -> DownConv 64, ReLU (7x7)
+   -> Dense 128, ReLU = features (B, 128) -> Dense K = logits (B, K)
+The stride-2 convolutions are the GEMM-form layers of the GAN models.
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+import orbax.checkpoint as ocp
+
+from gan_jax.models import layers
+
+VERSION = 1  # bump when the architecture or training recipe changes
+
+
+class LeNet(nn.Module):
+  """(B, H, W, C) in [-1, 1] -> (features (B, 128), logits (B, classes))."""
+
+  classes: int = 10
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.relu(layers.DownConv(32)(x))
+    x = nn.relu(layers.DownConv(64)(x))
+    h = nn.relu(nn.Dense(128)(x.reshape(x.shape[0], -1)))
+    return h, nn.Dense(self.classes)(h)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """How the classifier is trained: Adam with cosine decay, random 2-px shifts.
+
+  The default reaches > 99% test accuracy on MNIST (about 2 min, 2 CPU cores).
+  """
+
+  seed: int = 0
+  steps: int = 3000
+  batch_size: int = 128
+  lr: float = 1e-3
+
+  def tag(self, dataset: str) -> str:
+    """A name that changes with anything that changes the trained weights."""
+    text = json.dumps([VERSION, dataset, dataclasses.astuple(self)])
+    return f'lenet_{dataset}_{hashlib.sha256(text.encode()).hexdigest()[:10]}'
+
+
+def _shift(x, key, pixels=2):
+  """Translates each image by up to `pixels` in each direction (zero fill)."""
+  b, h, w, _ = x.shape
+  pad = jnp.pad(
+    x, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)), constant_values=-1
+  )
+  dy, dx = jax.random.randint(key, (2, b), 0, 2 * pixels + 1)
+  crop = lambda img, i, j: jax.lax.dynamic_slice(img, (i, j, 0), (h, w, 1))
+  return jax.vmap(crop)(pad, dy, dx)
+
+
+def train(images, labels, recipe: Recipe, classes: int = 10):
+  """Trains LeNet on uint8 images (N, H, W, C) and int labels (N,).
+
+  Batches are drawn with replacement from fold_in(PRNGKey(seed), step), so
+  the weights depend on the recipe only. Returns the parameter pytree.
+  """
+  model = LeNet(classes)
+  images, labels = jnp.asarray(images), jnp.asarray(labels)
+  key = jax.random.PRNGKey(recipe.seed)
+  params = model.init(key, jnp.zeros((1, *images.shape[1:])))['params']
+  tx = optax.adam(optax.cosine_decay_schedule(recipe.lr, recipe.steps))
+  opt = tx.init(params)
+
+  def step(carry, i):
+    params, opt = carry
+    k_idx, k_shift = jax.random.split(jax.random.fold_in(key, i))
+    idx = jax.random.randint(k_idx, (recipe.batch_size,), 0, len(labels))
+    x = _shift(images[idx].astype(jnp.float32) / 127.5 - 1.0, k_shift)
+
+    def loss_fn(p):
+      logits = model.apply({'params': p}, x)[1]
+      return optax.softmax_cross_entropy_with_integer_labels(
+        logits, labels[idx]
+      ).mean()
+
+    grads = jax.grad(loss_fn)(params)
+    updates, opt = tx.update(grads, opt)
+    return (optax.apply_updates(params, updates), opt), None
+
+  chunk = 100
+  run = jax.jit(
+    lambda c, s: jax.lax.scan(step, c, s + jnp.arange(chunk))[0],
+    donate_argnums=0,
+  )
+  carry = (params, opt)
+  for start in range(0, recipe.steps, chunk):
+    carry = run(carry, start)
+  return jax.block_until_ready(carry[0])
+
+
+def apply_fn(classes: int = 10):
+  """jit (params, x (B, H, W, C) in [-1, 1]) -> (features, probabilities)."""
+  model = LeNet(classes)
+
+  def fn(params, x):
+    h, logits = model.apply({'params': params}, x)
+    return h, jax.nn.softmax(logits)
+
+  return jax.jit(fn)
+
+
+def accuracy(params, images, labels, classes: int = 10, batch=1000) -> float:
+  """Top-1 accuracy on uint8 images (N, H, W, C) and labels (N,)."""
+  fn = apply_fn(classes)
+  correct = 0
+  for i in range(0, len(labels), batch):
+    x = jnp.asarray(images[i : i + batch], jnp.float32) / 127.5 - 1.0
+    correct += int((fn(params, x)[1].argmax(-1) == labels[i : i + batch]).sum())
+  return correct / len(labels)
+
+
+def load_or_train(dataset, data_config, recipe: Recipe, cache_dir: str):
+  """The classifier of `recipe` for `dataset`, from `cache_dir` or trained.
+
+  dataset: an image entry of gan_jax.data.DATASETS. Returns (params, info)
+  with info = {'name', 'test_accuracy', 'train_seconds', 'recipe'}. The
+  weights go to `cache_dir/<tag>/` (Orbax) and info.json is written last, so
+  a folder without it is an interrupted write and is trained again.
+  """
+  tag = recipe.tag(dataset.tfds_name)
+  folder = os.path.abspath(os.path.join(os.path.expanduser(cache_dir), tag))
+  info_path = os.path.join(folder, 'info.json')
+  ckptr = ocp.StandardCheckpointer()
+  classes = 10  # the MNIST-like datasets
+  if os.path.exists(info_path):
+    with open(info_path) as f:
+      info = json.load(f)
+    abstract = jax.eval_shape(
+      lambda: LeNet(classes).init(
+        jax.random.PRNGKey(0), jnp.zeros((1, *dataset.shape))
+      )['params']
+    )
+    try:
+      return ckptr.restore(os.path.join(folder, 'params'), abstract), info
+    except Exception as e:  # Orbax raises many types for damaged files.
+      logging.warning('retraining the classifier in %s (%s)', folder, e)
+  images, labels = dataset.read(data_config, 'train')
+  t0 = time.perf_counter()
+  params = train(images, labels, recipe, classes)
+  seconds = time.perf_counter() - t0
+  test_images, test_labels = dataset.read(data_config, 'test')
+  info = {
+    'name': tag,
+    'test_accuracy': accuracy(params, test_images, test_labels, classes),
+    'train_seconds': round(seconds, 1),
+    'recipe': dataclasses.asdict(recipe),
+  }
+  if jax.process_index() == 0:
+    shutil.rmtree(folder, ignore_errors=True)
+    ckptr.save(os.path.join(folder, 'params'), params)
+    ckptr.wait_until_finished()
+    with open(info_path, 'w') as f:
+      json.dump(info, f, indent=2)
+  return params, info

@@ -1,0 +1,62 @@
+"""Draws samples from a run's generator into a file for use elsewhere.
+
+  python -m gan_jax.sample --workdir=runs/dcgan --num=10000 --out=x.npy
+  python -m gan_jax.sample --workdir=runs/dcgan --num=64 --out=grid.png
+.npy: float32 (num, *shape), images NHWC in [-1, 1]; .png: an image grid (a
+scatter plot over the modes for toy data). EMA weights when the run keeps
+them; --step picks a checkpoint (default: newest); z ~ N(0, I) from --seed.
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+import jax
+import numpy as np
+
+from gan_jax import checkpoint, config as config_lib, data, runs, writers
+
+flags.DEFINE_string('workdir', None, 'Run directory.')
+flags.DEFINE_integer('num', 64, 'Number of samples.')
+flags.DEFINE_string('out', None, 'Output file: .npy or .png.')
+flags.DEFINE_integer('step', None, 'Checkpoint step (default: newest).')
+flags.DEFINE_integer('seed', 0, 'Seed of the noise z.')
+flags.mark_flags_as_required(['workdir', 'out'])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  ext = os.path.splitext(FLAGS.out)[1]
+  if ext not in ('.npy', '.png'):
+    sys.exit(f'error: --out={FLAGS.out} must end in .npy or .png')
+  try:
+    config, g, state = runs.restore(FLAGS.workdir, FLAGS.step)
+  except (checkpoint.CheckpointError, config_lib.ConfigError) as e:
+    sys.exit(f'error: {e}')
+  samples = runs.generate(
+    g,
+    runs.generator_variables(state),
+    config.model.z_dim,
+    FLAGS.num,
+    jax.random.PRNGKey(FLAGS.seed),
+  )
+  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
+  if ext == '.npy':
+    np.save(FLAGS.out, samples.astype(np.float32))
+  else:
+    dataset = data.DATASETS[config.data.name]
+    if dataset.kind == 'points':
+      grid = writers.scatter_plot(
+        samples, dataset.load(config.data), f'step {int(state.step)}'
+      )
+    else:
+      grid = writers.image_grid(samples)
+    writers.save_png(FLAGS.out, grid)
+  print(f'wrote {FLAGS.num} samples of step {int(state.step)} to {FLAGS.out}')
+
+
+if __name__ == '__main__':
+  app.run(main)

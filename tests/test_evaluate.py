@@ -1,0 +1,235 @@
+"""The evaluator on real MNIST and toy data, in training, and its commands."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from gan_jax import config as config_lib, data, evaluate, runs, train
+from gan_jax.metrics import classifier, inception, stats
+from experiments import cifar10_sngan, mnist_dcgan, toy_ring
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _mnist_config(mnist_dirs, lenet_cache, metrics, n=500):
+  c = mnist_dcgan.get_config('smoke')
+  c.data.manual_dir, c.data.data_dir = mnist_dirs
+  c.eval.cache_dir = lenet_cache
+  c.eval.metrics = metrics
+  c.eval.num_samples = n
+  c.eval.best_metric = ''
+  return c
+
+
+def test_lenet_features_separate_mnist_from_noise(mnist_dirs, lenet_cache):
+  """FD(test half A, test half B) << FD(MNIST, noise), on the real LeNet."""
+  manual_dir, data_dir = mnist_dirs
+  dc = ml_collections.ConfigDict(
+    {'data_dir': data_dir, 'manual_dir': manual_dir}
+  )
+  recipe = classifier.Recipe(steps=300)
+  params, info = classifier.load_or_train(
+    data.DATASETS['mnist'], dc, recipe, lenet_cache
+  )
+  assert info['name'] == recipe.tag('mnist')
+  assert info['test_accuracy'] > 0.95  # the 300-step budget; 3000 gives 99.1%
+  test, labels = data.DATASETS['mnist'].read(dc, 'test')
+  x = test.astype(np.float32) / 127.5 - 1.0
+  apply = classifier.apply_fn()
+  feats = np.concatenate(
+    [apply(params, x[i : i + 1000])[0] for i in range(0, 10_000, 1000)]
+  )
+  noise = np.clip(
+    np.random.default_rng(0).normal(size=(5000, 28, 28, 1)), -1, 1
+  )
+  noise_feats = np.asarray(apply(params, noise.astype(np.float32))[0])
+  fd = lambda a, b: stats.frechet_distance(
+    *stats.gaussian_stats(a), *stats.gaussian_stats(b)
+  )
+  halves = fd(feats[:5000], feats[5000:])
+  to_noise = fd(feats[:5000], noise_feats)
+  assert halves * 100 < to_noise, (halves, to_noise)
+  # Cached: a second call restores the same weights without training.
+  again, info2 = classifier.load_or_train(
+    data.DATASETS['mnist'], dc, recipe, lenet_cache
+  )
+  assert info2 == info
+  for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_evaluator_on_real_digits_and_noise(mnist_dirs, lenet_cache):
+  """Training digits score near the test set; noise scores far from it."""
+  c = _mnist_config(mnist_dirs, lenet_cache, 'fd,kid,pr,dc,is,parzen')
+  ev = evaluate.Evaluator(c)
+  train_images = data.DATASETS['mnist'].load(c.data)[:500]
+  real = ev(train_images.astype(np.float32) / 127.5 - 1.0)
+  noise = ev(
+    np.random.default_rng(0).uniform(-1, 1, (500, 28, 28, 1)).astype(np.float32)
+  )
+  assert set(real) == {
+    s for m in evaluate.METRICS if m != 'modes' for s in evaluate.METRICS[m]
+  }
+  assert real['fd'] * 20 < noise['fd']
+  assert real['kid'] < 3 * real['kid_std'] + 1e-3 and noise['kid'] > 0.1
+  assert real['precision'] > 0.6 and noise['precision'] < 0.05
+  assert real['is'] > 5 > 2 > noise['is']
+  assert real['parzen_ll'] > noise['parzen_ll'] + 100
+  assert real['parzen_sigma'] in evaluate.PARZEN_SIGMAS
+  assert ev.protocol['parzen'].startswith('sigma from logspace(-1, 0, 10)')
+  assert 'test accuracy' in ev.protocol['feature_net']
+
+
+def test_mode_coverage_of_true_and_collapsed_samples():
+  c = toy_ring.get_config('smoke')
+  c.eval.num_samples = 1000
+  ev = evaluate.Evaluator(c)
+  ring = data.DATASETS['ring']
+  centres = np.asarray(ring.centres, np.float32)
+  true = np.asarray(ring.sample(centres, jax.random.PRNGKey(5), 1000))
+  good = ev(true)
+  assert good['modes'] == 8 and good['high_quality'] > 98
+  assert good['reverse_kl'] < 0.02 and good['fd'] < 1e-2
+  one_mode = centres[0] + ring.std * np.random.default_rng(0).normal(
+    size=(1000, 2)
+  )
+  collapsed = ev(one_mode.astype(np.float32))
+  assert collapsed['modes'] == 1 and collapsed['reverse_kl'] == pytest.approx(
+    np.log(8)
+  )
+  assert collapsed['recall'] < 0.2 < good['recall']
+
+
+@pytest.mark.parametrize(
+  'field, value, message',
+  [
+    ('metrics', 'fd,fid', "unknown metric 'fid'"),
+    ('metrics', 'fd,modes', "metric 'modes' counts mixture modes"),
+    ('best_metric', 'parzen_ll', 'is not computed'),
+    ('feature_net', 'raw', "metric 'is' needs a classifier"),
+    ('every', 7, 'multiple of config.steps_per_dispatch'),
+  ],
+)
+def test_bad_eval_config_is_refused(field, value, message):
+  c = mnist_dcgan.get_config('smoke')
+  c.eval[field] = value
+  with pytest.raises(config_lib.ConfigError, match=message):
+    config_lib.validate(c)
+
+
+def test_lenet_on_cifar_and_missing_inception_weights_are_refused(tmp_path):
+  c = cifar10_sngan.get_config('smoke')
+  c.eval.feature_net = 'lenet'
+  with pytest.raises(config_lib.ConfigError, match='28x28x1'):
+    config_lib.validate(c)
+  c.eval.feature_net = 'inception'
+  c.eval.inception_path = str(tmp_path / 'absent.npz')
+  with pytest.raises(inception.InceptionWeightsError) as e:
+    config_lib.validate(c)
+  assert inception.WEIGHTS_URL in str(e.value)
+  assert isinstance(e.value, data.DataError)  # launch.py reports it in one line
+
+
+@pytest.fixture(scope='module')
+def toy_run(tmp_path_factory):
+  """A finished toy smoke run with EMA: evals at steps 100 and 200."""
+  workdir = tmp_path_factory.mktemp('toy')
+  c = toy_ring.get_config('smoke')
+  c.ema_decay = 0.9
+  state = train.train_and_evaluate(c, str(workdir))
+  return workdir, c, state
+
+
+def test_training_writes_evals_results_and_best_checkpoint(toy_run):
+  workdir, c, state = toy_run
+  rows = [json.loads(l) for l in (workdir / 'metrics.jsonl').open()]
+  evals = {r['step']: r for r in rows if 'eval/modes' in r}
+  assert sorted(evals) == [100, 200]
+  results = json.loads((workdir / 'results.json').read_text())
+  assert results['step'] == 200
+  assert results['protocol']['generator'] == 'EMA weights'
+  assert results['protocol']['num_samples'] == 200
+  for k, v in results['metrics'].items():
+    assert evals[200][f'eval/{k}'] == v
+  best_step = min(evals, key=lambda s: (evals[s]['eval/reverse_kl'], s))
+  assert results['best'] == {
+    'metric': 'reverse_kl',
+    'step': best_step,
+    'value': evals[best_step]['eval/reverse_kl'],
+  }
+  assert [p.name for p in (workdir / 'best_checkpoint').iterdir()] == [
+    str(best_step)
+  ]
+  # Re-evaluating the latest checkpoint gives the numbers training logged.
+  config, g, restored = runs.restore(str(workdir))
+  record = evaluate.evaluate_state(
+    evaluate.Evaluator(config), g, restored, config
+  )
+  assert record['metrics'] == results['metrics']
+
+
+def _cli(*args):
+  return subprocess.run(
+    [sys.executable, *args],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+
+
+def test_evaluate_and_sample_commands(toy_run, tmp_path):
+  workdir, c, state = toy_run
+  out = _cli(
+    '-m',
+    'gan_jax.evaluate',
+    f'--workdir={workdir}',
+    '--step=100',
+    '--metrics=modes,fd',
+    '--num_samples=300',
+  )
+  assert out.returncode == 0, out.stderr
+  record = json.loads(
+    (workdir / 'evaluations.jsonl').read_text().splitlines()[-1]
+  )
+  assert record['step'] == 100 and record['protocol']['num_samples'] == 300
+  assert set(record['metrics']) == {'modes', 'high_quality', 'reverse_kl', 'fd'}
+
+  out = _cli(
+    '-m',
+    'gan_jax.sample',
+    f'--workdir={workdir}',
+    '--num=50',
+    f'--out={tmp_path / "s.npy"}',
+  )
+  assert out.returncode == 0, out.stderr
+  samples = np.load(tmp_path / 's.npy')
+  assert samples.shape == (50, 2) and samples.dtype == np.float32
+  g = runs.restore(str(workdir))[1]
+  expected = runs.generate(
+    g, runs.generator_variables(state), c.model.z_dim, 50, jax.random.PRNGKey(0)
+  )
+  np.testing.assert_allclose(samples, expected, rtol=1e-5, atol=1e-6)
+  out = _cli(
+    '-m',
+    'gan_jax.sample',
+    f'--workdir={workdir}',
+    '--num=20',
+    f'--out={tmp_path / "s.png"}',
+  )
+  assert out.returncode == 0 and (tmp_path / 's.png').stat().st_size > 0
+
+  for args, message in [
+    ((f'--workdir={tmp_path / "none"}',), 'config.json not found'),
+    ((f'--workdir={workdir}', '--step=150'), 'there are steps [100, 200]'),
+  ]:
+    out = _cli('-m', 'gan_jax.evaluate', *args)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()]
+    assert out.stderr.startswith('error: ') and message in out.stderr
