@@ -68,6 +68,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.d_weight_clip = 0.0  # clip D weights to [-c, c] (Arjovsky et al.: 0.01)
   c.ema_decay = 0.0  # EMA of G weights for samples/evals (e.g. 0.999)
   c.steps_per_dispatch = 10  # iterations per compiled call (lax.scan)
+  # K > 1: K models with seeds seed..seed+K-1 in one vmapped program, each
+  # written to <workdir>/model_<i> as if it had run alone.
+  c.num_models = 1
 
   c.log_every = 50
   c.sample_every = 500
@@ -147,6 +150,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_model(config.model, data.DATASETS[config.data.name].shape)
   for key in (
     'batch_size',
+    'num_models',
     'num_steps',
     'd_steps',
     'steps_per_dispatch',

@@ -35,17 +35,38 @@ class TrainState:
   g_ema: Any  # EMA of g_params (config.ema_decay > 0), else None
 
 
+OPTIM_FIELDS = (('lr', 'learning_rate'), ('b1', 'b1'), ('b2', 'b2'))
+
+
+def _adam_hparams(optim, net) -> dict:
+  """optax.adam's arguments for `net` ('g' or 'd'): its own or the shared."""
+  return {
+    name: optim[k] if optim[f'{net}_{k}'] is None else optim[f'{net}_{k}']
+    for k, name in OPTIM_FIELDS
+  }
+
+
 def make_optimizers(optim):
-  """Adam for G and D; `optim.g_lr` etc. override the shared lr/b1/b2."""
+  """Adam for G and D; `optim.g_lr` etc. override the shared lr/b1/b2.
 
-  def adam(net):
-    hp = {
-      k: optim[k] if optim[f'{net}_{k}'] is None else optim[f'{net}_{k}']
-      for k in ('lr', 'b1', 'b2')
-    }
-    return optax.adam(hp['lr'], hp['b1'], hp['b2'])
+  The learning rate and betas live in the optimizer state
+  (`optax.inject_hyperparams`), so models vmapped in one program can
+  each have their own (`set_hyperparameters`).
+  """
+  adam = optax.inject_hyperparams(optax.adam)
+  return adam(**_adam_hparams(optim, 'g')), adam(**_adam_hparams(optim, 'd'))
 
-  return adam('g'), adam('d')
+
+def set_hyperparameters(state: 'TrainState', optim) -> 'TrainState':
+  """Writes the lr/b1/b2 of config.optim into the optimizer states."""
+
+  def put(opt, net):
+    hp = dict(opt.hyperparams)
+    for name, value in _adam_hparams(optim, net).items():
+      hp[name] = jnp.full_like(hp[name], value)
+    return opt._replace(hyperparams=hp)
+
+  return state.replace(g_opt=put(state.g_opt, 'g'), d_opt=put(state.d_opt, 'd'))
 
 
 def init_state(g, d, g_tx, d_tx, z_dim, shape, key, ema=False) -> TrainState:
@@ -185,8 +206,13 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   return new_state, metrics
 
 
-def make_train_fn(mesh, config, g, d, g_tx, d_tx):
+def make_train_fn(mesh, config, g, d, g_tx, d_tx, num_models=1):
   """Compiles `(state, source) -> (state, metrics)` for `steps_per_dispatch`.
+
+  With num_models = K > 1, every leaf of `state` has a leading model axis
+  (K, ...) and the K models are trained in one program by `jax.vmap` over
+  it, each from its own rng and optimizer hyper-parameters; metrics are then
+  (K, steps_per_dispatch).
 
   source: the dataset's device array (`DATASETS[name].load`), replicated on
   every device. Each step draws its global batch (examples and z) from
@@ -220,4 +246,6 @@ def make_train_fn(mesh, config, g, d, g_tx, d_tx):
       lambda s, _: one(s, source), state, length=config.steps_per_dispatch
     )
 
+  if num_models > 1:
+    many = jax.vmap(many, in_axes=(0, None))
   return jax.jit(many, donate_argnums=0)
