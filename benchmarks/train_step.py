@@ -1,0 +1,367 @@
+"""MNIST DCGAN train step: gan_jax against a PyTorch eager reference.
+
+  python benchmarks/train_step.py [--batches 64,128] [--steps-per-dispatch 10]
+      [--repeats 7] [--max-background 0.25]
+  python -m benchmarks.train_step ...
+
+Prints the machine (processor, cores, JAX backend and device kind), then for
+each batch size the images/s of one full GAN iteration (one D step on real and
+fake, one non-saturating G step, Adam 2e-4 / b1 0.5) in gan_jax
+(`ts.make_train_fn` of experiments/mnist_dcgan.py: a jitted scan of
+`--steps-per-dispatch` iterations) and in PyTorch eager mode (the same
+architecture and iteration, written below, torch.set_num_threads(cores)):
+the median of `--repeats` timed runs of `--steps-per-dispatch` iterations each
+after a warm-up, with min and max, and the ratio gan_jax / PyTorch. Runs of
+the two alternate, and a round whose runs saw other processes use more than
+`--max-background` cores (read from /proc/stat) is dropped and redone, up to
+3 x `--repeats` rounds; the line says how many were dropped. Then the FLOPs
+of one gan_jax iteration from XLA's cost analysis of the compiled train
+function, an analytic count of its matrix products by layer, the achieved
+FLOP/s and its ratio to a measured float32 matmul (jnp.dot of n x n under
+jit, the better of n = 1024 and 2048, median of repeats).
+Both run in float32 on synthetic uint8 images scaled to [-1, 1]. Without
+torch (`pip install -e '.[bench]'`) only the gan_jax numbers print.
+"""
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from experiments import mnist_dcgan  # noqa: E402
+from gan_jax import models, train_step as ts  # noqa: E402
+
+SHAPE = (28, 28, 1)
+NUM_IMAGES = 10_000  # synthetic uint8 "training set" both sample from
+
+
+# ---- timing ------------------------------------------------------------------
+
+
+def _busy_seconds():
+  """CPU seconds used by all processes since boot (Linux), else None."""
+  try:
+    with open('/proc/stat') as f:
+      ticks = [int(v) for v in f.readline().split()[1:9]]
+  except (OSError, ValueError):
+    return None
+  # user nice system idle iowait irq softirq steal: all but idle and iowait.
+  return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf('SC_CLK_TCK')
+
+
+def timed(fn):
+  """(seconds, background cores) of fn(): cores other processes used."""
+  busy, own, t = _busy_seconds(), sum(os.times()[:2]), time.perf_counter()
+  fn()
+  t = time.perf_counter() - t
+  if busy is None:
+    return t, math.nan
+  other = _busy_seconds() - busy - (sum(os.times()[:2]) - own)
+  return t, max(0.0, other / t)
+
+
+def measure(runners, repeats, max_background):
+  """Alternating rounds of runners; ({name: [seconds]}, [load], dropped)."""
+  times, loads, dropped = {k: [] for k in runners}, [], 0
+  while len(loads) < repeats and len(loads) + dropped < 3 * repeats:
+    round_times, load = {}, 0.0
+    for name, run in runners.items():
+      round_times[name], background = timed(run)
+      load = max(load, background)
+    if load > max_background:
+      dropped += 1
+      continue
+    for name, t in round_times.items():
+      times[name].append(t)
+    loads.append(load)
+  return times, loads, dropped
+
+
+def describe(values, fmt='.1f'):
+  return (
+    f'{statistics.median(values):{fmt}} '
+    f'(min {min(values):{fmt}}, max {max(values):{fmt}})'
+  )
+
+
+# ---- gan_jax -----------------------------------------------------------------
+
+
+def jax_setup(batch, steps):
+  """(train_fn, state, images) for the MNIST DCGAN config at `batch`."""
+  config = mnist_dcgan.get_config()
+  config.batch_size, config.steps_per_dispatch = batch, steps
+  mesh = jax.make_mesh(
+    (jax.device_count(),), (ts.AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
+  )
+  g, d = models.build(config.model, SHAPE, axis_name=ts.AXIS)
+  g_tx, d_tx = ts.make_optimizers(config.optim)
+  state = ts.init_state(
+    g, d, g_tx, d_tx, config.model.z_dim, SHAPE, jax.random.PRNGKey(0)
+  )
+  images = jnp.asarray(
+    np.random.default_rng(0).integers(0, 256, (NUM_IMAGES, *SHAPE), np.uint8)
+  )
+  return ts.make_train_fn(mesh, config, g, d, g_tx, d_tx), state, images
+
+
+def cost_flops(fn, *args):
+  """XLA's cost-analysis FLOPs of the compiled `fn(*args)`."""
+  cost = fn.lower(*args).compile().cost_analysis()
+  if isinstance(cost, (list, tuple)):  # older jax: one dict per executable
+    cost = cost[0]
+  return float(cost['flops'])
+
+
+class JaxRunner:
+  """Runs `steps` gan_jax iterations per call, compiled and warmed up."""
+
+  def __init__(self, batch, steps):
+    self.fn, self.state, self.images = jax_setup(batch, steps)
+    for _ in range(2):
+      self()
+
+  def __call__(self):
+    self.state, metrics = self.fn(self.state, self.images)
+    jax.block_until_ready((self.state, metrics))
+
+
+def gemm_flops_per_image(width_g=128, width_d=64, z_dim=100):
+  """{layer: FLOPs per image} of the matrix products of one iteration.
+
+  2 * M * K * N per product, the products JAX needs: G forward once and its
+  weight and input gradients (none for z); D forward three times (real, fake
+  in the D step, fake in the G step); in the D step weight gradients on real
+  and fake, input gradients of every layer but the first; in the G step input
+  gradients of every layer down to the image, no weight gradients.
+  """
+  g0, d1 = width_g << 1, width_d << 1  # 256 (7x7), 128 (7x7)
+  forward = {
+    'G dense z->7x7x256': z_dim * 49 * g0,
+    'G up 7x7x256->14x14x128': 49 * g0 * 16 * width_g,
+    'G up 14x14x128->28x28x1': 196 * width_g * 16 * SHAPE[2],
+    'D conv 28x28x1->14x14x64': 196 * 16 * SHAPE[2] * width_d,
+    'D conv 14x14x64->7x7x128': 49 * 16 * width_d * d1,
+    'D dense 7x7x128->1': 49 * d1,
+  }
+  # Products per forward product: G dense 1 + dW; G up 1 + dW + dX; D 3
+  # forwards + 2 dW + 2 dX (D step) + 1 dX (G step), no dX of D's first conv
+  # in the D step.
+  times = [2, 3, 3, 6, 8, 8]
+  return {k: 2 * v * n for (k, v), n in zip(forward.items(), times)}
+
+
+def matmul_flops(n, repeats=10):
+  """Median float32 FLOP/s of jnp.dot of two n x n matrices under jit."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
+  dot = jax.jit(jnp.dot)
+  jax.block_until_ready(dot(a, b))
+  times = [
+    timed(lambda: jax.block_until_ready(dot(a, b)))[0] for _ in range(repeats)
+  ]
+  return 2 * n**3 / statistics.median(times)
+
+
+# ---- PyTorch eager reference -------------------------------------------------
+
+
+class TorchRunner:
+  """The same GAN iteration in PyTorch eager mode (NCHW, float32).
+
+  Initialisers are PyTorch's defaults (speed does not depend on them). D's
+  parameters are frozen during the G step, so, as in gan_jax, the G step
+  computes no D weight gradients.
+  """
+
+  def __init__(self, batch, steps, width_g=128, width_d=64, z_dim=100):
+    import torch  # pylint: disable=g-import-not-at-top
+    from torch import nn  # pylint: disable=g-import-not-at-top
+
+    self.torch, self.batch, self.steps, self.z_dim = torch, batch, steps, z_dim
+    torch.manual_seed(0)
+    g0 = width_g * 2
+    # BatchNorm: PyTorch momentum 0.1 == Flax momentum 0.9; eps 1e-5 in both.
+    self.g = nn.Sequential(
+      nn.Linear(z_dim, 49 * g0, bias=False),
+      nn.BatchNorm1d(49 * g0),
+      nn.ReLU(),
+      nn.Unflatten(1, (g0, 7, 7)),
+      nn.ConvTranspose2d(g0, width_g, 4, 2, 1, bias=False),
+      nn.BatchNorm2d(width_g),
+      nn.ReLU(),
+      nn.ConvTranspose2d(width_g, 1, 4, 2, 1),
+      nn.Tanh(),
+    )
+    self.d = nn.Sequential(
+      nn.Conv2d(1, width_d, 4, 2, 1),
+      nn.LeakyReLU(0.2),
+      nn.Conv2d(width_d, 2 * width_d, 4, 2, 1, bias=False),
+      nn.BatchNorm2d(2 * width_d),
+      nn.LeakyReLU(0.2),
+      nn.Flatten(),
+      nn.Linear(49 * 2 * width_d, 1),
+    )
+    adam = {'lr': 2e-4, 'betas': (0.5, 0.999)}
+    self.g_opt = torch.optim.Adam(self.g.parameters(), **adam)
+    self.d_opt = torch.optim.Adam(self.d.parameters(), **adam)
+    self.bce = nn.BCEWithLogitsLoss()
+    self.ones = torch.ones(batch)
+    self.zeros = torch.zeros(batch)
+    self.images = torch.from_numpy(
+      np.random.default_rng(0).integers(
+        0, 256, (NUM_IMAGES, 1, 28, 28), np.uint8
+      )
+    )
+    for _ in range(2):
+      self()
+
+  def step(self):
+    torch = self.torch
+    idx = torch.randint(0, self.images.shape[0], (self.batch,))
+    real = self.images[idx].float() / 127.5 - 1.0
+    fake = self.g(torch.randn(self.batch, self.z_dim))
+    # D step: D(real) and D(fake) as two batches (two BatchNorm batches).
+    self.d_opt.zero_grad(set_to_none=True)
+    d_loss = self.bce(self.d(real)[:, 0], self.ones) + self.bce(
+      self.d(fake.detach())[:, 0], self.zeros
+    )
+    d_loss.backward()
+    self.d_opt.step()
+    # G step: non-saturating loss through the updated D.
+    self.d.requires_grad_(False)
+    self.g_opt.zero_grad(set_to_none=True)
+    g_loss = self.bce(self.d(fake)[:, 0], self.ones)
+    g_loss.backward()
+    self.g_opt.step()
+    self.d.requires_grad_(True)
+    return d_loss, g_loss
+
+  def __call__(self):
+    for _ in range(self.steps):
+      d_loss, g_loss = self.step()
+    d_loss.item(), g_loss.item()
+
+
+def import_torch():
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  return torch
+
+
+# ---- main --------------------------------------------------------------------
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--batches', default='64,128')
+  parser.add_argument('--steps-per-dispatch', type=int, default=10)
+  parser.add_argument('--repeats', type=int, default=7)
+  parser.add_argument('--max-background', type=float, default=0.25)
+  args = parser.parse_args()
+  batches = [int(b) for b in args.batches.split(',')]
+  steps = args.steps_per_dispatch
+
+  torch = import_torch()
+  cores = os.cpu_count()
+  print(
+    f'machine: {platform.processor() or platform.machine()}, {cores} cores; '
+    f'jax {jax.__version__}, backend {jax.default_backend()}, '
+    f'{jax.device_count()} x {jax.devices()[0].device_kind}'
+  )
+  if torch is None:
+    print(
+      "torch is not installed: pip install -e '.[bench]' for the PyTorch "
+      'reference. gan_jax numbers only.'
+    )
+  else:
+    torch.set_num_threads(cores)
+    print(
+      f'torch {torch.__version__}, eager, NCHW float32, '
+      f'torch.set_num_threads(os.cpu_count()) -> {torch.get_num_threads()} '
+      'threads'
+    )
+  print(
+    f'images/s: median (min, max) of {args.repeats} runs of {steps} '
+    'iterations each, after a warm-up'
+  )
+
+  for batch in batches:
+    runners = {'gan_jax': JaxRunner(batch, steps)}
+    if torch is not None:
+      runners['pytorch'] = TorchRunner(batch, steps)
+    times, loads, dropped = measure(runners, args.repeats, args.max_background)
+    if not loads:
+      print(
+        f'batch {batch}: no run had background load under '
+        f'{args.max_background} cores; rerun on a quieter machine or raise '
+        '--max-background'
+      )
+      continue
+    rates = {k: [steps * batch / t for t in v] for k, v in times.items()}
+    print(
+      f'batch {batch}: '
+      + '  '.join(f'{k} {describe(v)}' for k, v in rates.items())
+    )
+    if torch is not None:
+      per_run = [a / b for a, b in zip(rates['gan_jax'], rates['pytorch'])]
+      ratio = statistics.median(rates['gan_jax']) / statistics.median(
+        rates['pytorch']
+      )
+      print(
+        f'batch {batch}: gan_jax/pytorch {ratio:.2f}x (per round '
+        f'{min(per_run):.2f}-{max(per_run):.2f}x)'
+      )
+    print(
+      f'batch {batch}: {len(loads)} rounds, background load '
+      f'{describe(loads, ".2f")} cores, {dropped} rounds dropped (> '
+      f'{args.max_background})'
+    )
+    last = batch, runners['gan_jax'], statistics.median(rates['gan_jax'])
+
+  # ---- FLOPs of the last batch size's gan_jax iteration.
+  batch, runner, rate = last
+  fn1, state1, images = jax_setup(batch, 1)
+  flops = cost_flops(fn1, state1, images)
+  flops_n = cost_flops(runner.fn, runner.state, runner.images)
+  print(
+    f'XLA cost analysis, batch {batch}: {flops / 1e9:.2f} GFLOP for the '
+    f'1-iteration train function, {flops_n / 1e9:.2f} GFLOP for the '
+    f'{steps}-iteration one (the scan body counted once); '
+    f'{flops / batch / 1e6:.1f} MFLOP per image'
+  )
+  layers = gemm_flops_per_image()
+  total = sum(layers.values())
+  print(
+    f'matrix products per image (analytic): {total / 1e6:.1f} MFLOP, '
+    f"{total / (flops / batch):.0%} of XLA's count"
+  )
+  for k, v in layers.items():
+    print(f'  {k:26s} {v / 1e6:6.1f} MFLOP {v / total:6.1%}')
+  peaks = {n: matmul_flops(n) for n in (1024, 2048)}
+  peak = max(peaks.values())
+  achieved = flops / batch * rate
+  print(
+    'float32 jnp.dot: '
+    + ', '.join(f'{n}x{n} {p / 1e9:.1f}' for n, p in peaks.items())
+    + ' GFLOP/s'
+  )
+  print(
+    f'gan_jax achieved {achieved / 1e9:.1f} GFLOP/s at batch {batch}, '
+    f'{achieved / peak:.0%} of the matmul {peak / 1e9:.1f} GFLOP/s'
+  )
+
+
+if __name__ == '__main__':
+  main()
