@@ -13,8 +13,8 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from experiments import mnist_dcgan, toy_ring
 from gan_jax import data, models, train_step as ts
@@ -29,25 +29,30 @@ def _setup(config):
   dataset = data.DATASETS[config.data.name]
   g, d = models.build(config.model, dataset.shape, axis_name=ts.AXIS)
   g_tx, d_tx = ts.make_optimizers(config.optim)
+  # Inputs carry the sharding the train function returns (replicated on the
+  # mesh), as in gan_jax/train.py; otherwise the second call recompiles.
+  replicated = NamedSharding(mesh, P())
   init = jax.jit(
     lambda k: ts.init_state(
       g, d, g_tx, d_tx, config.model.z_dim, dataset.shape, k
-    )
+    ),
+    out_shardings=replicated,
   )
   if dataset.kind == 'points':
-    source = jnp.asarray(dataset.load(config.data))
+    source = dataset.load(config.data)
   else:
-    source = jnp.asarray(
-      np.random.default_rng(0).integers(
-        0, 256, (1024, *dataset.shape), np.uint8
-      )
+    source = np.random.default_rng(0).integers(
+      0, 256, (1024, *dataset.shape), np.uint8
     )
+  source = jax.device_put(source, replicated)
   return mesh, (g, d, g_tx, d_tx), init, source
 
 
 def _rate(fn, states, source, dispatches, steps):
   """Model-steps/s of `fn` over `states` (a list: run in turn)."""
-  states = [jax.block_until_ready(fn(s, source))[0] for s in states]  # compile
+  for _ in range(2):  # compile, warm up
+    states = [fn(s, source)[0] for s in states]
+  jax.block_until_ready(states)
   t = time.perf_counter()
   for _ in range(dispatches):
     states = [fn(s, source)[0] for s in states]
