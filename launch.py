@@ -1,6 +1,8 @@
 """Entry point: `python launch.py --config=experiments/<file>.py[:args] --workdir=DIR`.
 
-Flags only; the work is `gan_jax.train.train_and_evaluate(config, workdir)`.
+Flags only; the work is `gan_jax.train.train_and_evaluate(config, workdir)`,
+or with --sweep `gan_jax.sweep.run` over the file's `get_hyper(args)` points
+(DIR is then the sweep directory; see gan_jax/sweep.py for the launchers).
 For several hosts pass --coordinator_address/--num_processes/--process_id,
 or --distributed to let `jax.distributed` detect them (SLURM, TPU, ...).
 """
@@ -23,6 +25,20 @@ flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize().')
 flags.DEFINE_string('coordinator_address', None, 'host:port of process 0.')
 flags.DEFINE_integer('num_processes', None, 'Processes in a multi-host run.')
 flags.DEFINE_integer('process_id', None, 'This process, 0..num_processes-1.')
+flags.DEFINE_bool('sweep', False, "Run every point of the file's get_hyper.")
+flags.DEFINE_enum(
+  'launcher',
+  'local',
+  ['local', 'vmap', 'slurm', 'submitit_local'],
+  'How --sweep runs its points.',
+)
+flags.DEFINE_integer(
+  'parallel', 1, 'local launcher: points run at once (one GPU each).'
+)
+flags.DEFINE_string('slurm_partition', None, 'slurm launcher: partition.')
+flags.DEFINE_integer('slurm_time', 240, 'slurm launcher: minutes per job.')
+flags.DEFINE_integer('slurm_gpus', 0, 'slurm launcher: GPUs per job.')
+flags.DEFINE_integer('slurm_cpus', None, 'slurm launcher: CPUs per job.')
 flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
 
@@ -32,7 +48,7 @@ def main(argv):
   if not FLAGS['verbosity'].present:  # Orbax logs every save at INFO
     logging.set_verbosity(logging.WARNING)
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import checkpoint, config as config_lib, data, train  # pylint: disable=g-import-not-at-top
+  from gan_jax import checkpoint, config as config_lib, data, sweep, train  # pylint: disable=g-import-not-at-top
 
   if FLAGS.distributed or FLAGS.coordinator_address:
     # Cross-process collectives on CPU hosts (no effect on GPU/TPU).
@@ -41,6 +57,27 @@ def main(argv):
       FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
     )
   try:
+    if FLAGS.sweep:
+      index = sweep.run(
+        FLAGS.workdir,
+        FLAGS['config'].config_filename,
+        config_flags.get_override_values(FLAGS['config']),
+        launcher=FLAGS.launcher,
+        parallel=FLAGS.parallel,
+        slurm=sweep.Slurm(
+          FLAGS.slurm_partition,
+          FLAGS.slurm_time,
+          FLAGS.slurm_gpus,
+          FLAGS.slurm_cpus,
+        ),
+      )
+      failed = [p['name'] for p in index['points'] if p['state'] == 'failed']
+      if failed:
+        sys.exit(
+          f'error: {len(failed)} point(s) failed ({", ".join(failed)}); see '
+          f'{FLAGS.workdir}/sweep.json, fix them, and rerun to resume.'
+        )
+      return
     train.train_and_evaluate(
       FLAGS.config,
       FLAGS.workdir,

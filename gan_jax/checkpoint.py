@@ -22,6 +22,22 @@ def manager(directory: str, every: int, keep: int | None):
   )
 
 
+def committed_steps(directory: str) -> list[int]:
+  """Steps saved completely in `directory` (read from disk; no manager).
+
+  Orbax marks a finished step directory with `commit_success.txt`; a step
+  directory without it is an interrupted save.
+  """
+  if not os.path.isdir(directory):
+    return []
+  return sorted(
+    int(name)
+    for name in os.listdir(directory)
+    if name.isdigit()
+    and os.path.exists(os.path.join(directory, name, 'commit_success.txt'))
+  )
+
+
 def save(mngr: ocp.CheckpointManager, step: int, state, force=False) -> None:
   """Saves `state` at `step` (asynchronously; `mngr.wait_until_finished()`)."""
   mngr.save(step, args=ocp.args.StandardSave(state), force=force)

@@ -52,6 +52,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.z_dim = 100
   c.model.g = ml_collections.ConfigDict()  # generator constructor fields
   c.model.d = ml_collections.ConfigDict()  # discriminator constructor fields
+  # PacGAN (Lin et al. 2018): m > 1 lets D score packs of m samples
+  # concatenated on the last axis, one logit per pack (m = 2: PacGAN2). It
+  # widens D's input layer, so it lives with the model: models.build wraps D.
+  c.model.pack = 1
 
   # Adam (Radford et al. 2016: lr 2e-4, b1 0.5). g_*/d_* override the shared
   # value for one network: TTUR (Heusel et al. 2017) uses d_lr > g_lr.
@@ -119,6 +123,22 @@ def check_name(kind: str, name: str, valid) -> None:
     )
 
 
+def _check_pack(config) -> None:
+  """model.pack >= 1 divides the per-device batch (D packs per device)."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  m = config.model.pack
+  if not isinstance(m, int) or m < 1:
+    raise ConfigError(f'config.model.pack must be an integer >= 1, got {m!r}')
+  n_dev = jax.device_count()
+  if m > 1 and config.batch_size % (n_dev * m):
+    raise ConfigError(
+      f'config.batch_size={config.batch_size} over {n_dev} device(s) does '
+      f'not split into packs of config.model.pack={m} on every device; use '
+      f'a batch_size that is a multiple of {n_dev * m}.'
+    )
+
+
 def _check_model(model_config, shape) -> None:
   """Builds G and D abstractly: unknown fields or values fail here."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -132,7 +152,8 @@ def _check_model(model_config, shape) -> None:
     jax.eval_shape(
       lambda: g.init(key, jnp.zeros((1, model_config.z_dim)), train=False)
     )
-    jax.eval_shape(lambda: d.init(key, jnp.zeros((1, *shape)), train=False))
+    x = jnp.zeros((models.pack_size(d), *shape))
+    jax.eval_shape(lambda: d.init(key, x, train=False))
   except (TypeError, ValueError) as e:
     raise ConfigError(
       f'config.model ({model_config.name}) does not fit: {e}'
@@ -147,6 +168,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   check_name('loss', config.loss, losses.LOSSES)
   check_name('model', config.model.name, models.MODELS)
   check_name('dataset', config.data.name, data.DATASETS)
+  _check_pack(config)
   _check_model(config.model, data.DATASETS[config.data.name].shape)
   for key in (
     'batch_size',

@@ -122,8 +122,17 @@ class TfdsImages:
     """Images uint8 (N, H, W, C) and labels int32 (N,) of a TFDS `split`.
 
     `split` is 'train', 'test' or a slice such as 'train[50000:60000]'
-    (taken from the prepared split); prepares the dataset if needed.
+    (taken from the prepared split); prepares the dataset if needed. Kept
+    per process (read-only arrays): a sweep's points decode it once.
     """
+    key = (self.tfds_name, data_config.data_dir, split)
+    if key not in _READ_CACHE:
+      images, labels = self._read(data_config, split)
+      images.flags.writeable = labels.flags.writeable = False
+      _READ_CACHE[key] = images, labels
+    return _READ_CACHE[key]
+
+  def _read(self, data_config, split: str) -> tuple[np.ndarray, np.ndarray]:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
     name, _, window = split.partition('[')
@@ -163,6 +172,10 @@ class TfdsImages:
     """
     idx = jax.random.randint(key, (batch_size,), 0, images.shape[0])
     return images[idx].astype(jnp.float32) / 127.5 - 1.0
+
+
+# (tfds name, data_dir, split) -> (images, labels) decoded by this process.
+_READ_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import data, losses
+from gan_jax import data, losses, models
 
 AXIS = 'data'
 
@@ -70,10 +70,13 @@ def set_hyperparameters(state: 'TrainState', optim) -> 'TrainState':
 
 
 def init_state(g, d, g_tx, d_tx, z_dim, shape, key, ema=False) -> TrainState:
-  """Initial parameters, optimizer states and base key from `key`."""
+  """Initial parameters, optimizer states and base key from `key`.
+
+  D is initialised on one pack (one example unless D is models.Packed).
+  """
   k_g, k_d, k_rng = jax.random.split(key, 3)
   g_vars = g.init(k_g, jnp.zeros((1, z_dim)), train=False)
-  d_vars = d.init(k_d, jnp.zeros((1, *shape)), train=False)
+  d_vars = d.init(k_d, jnp.zeros((models.pack_size(d), *shape)), train=False)
   return TrainState(
     step=jnp.zeros((), jnp.int32),
     rng=k_rng,
@@ -106,6 +109,11 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   The generator forward of the last D step is reused for the G update
   through `jax.vjp`: G's parameters have not changed in between, so the
   gradient is the same as a fresh forward.
+  With a PacGAN discriminator (models.Packed, m = pack > 1; Lin et al. 2018)
+  logits are one per pack of m samples, so losses and d_real/d_fake are means
+  over packs; penalties and R1 act on D's input space, the packs: their
+  points are packs (WGAN-GP interpolates a real and a fake pack with one
+  eps) and their norms those of the gradient with respect to a whole pack.
   Returns (new state, metrics averaged over devices).
   """
   loss = losses.get(config.loss)
@@ -114,6 +122,7 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
   d_params, d_stats, d_opt = state.d_params, state.d_stats, state.d_opt
   g_stats = state.g_stats
+  m = models.pack_size(d)
 
   def apply_d(params, stats, x, rng):
     logits, new = d.apply(
@@ -147,15 +156,18 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
       real_logits, stats = apply_d(params, d_stats, real, k_real)
       fake_logits, stats = apply_d(params, stats, fake, k_fake)
       total = loss.d_loss(real_logits, fake_logits)
-      # Penalties see D as a per-example function; its statistics updates
-      # from these extra forwards are discarded.
-      critic = lambda x: apply_d(params, stats, x, k_pen)[0]  # noqa: E731
+      # Penalties see D as a per-example function of its input, a pack;
+      # its statistics updates from these extra forwards are discarded.
+      critic = lambda x: apply_d(  # noqa: E731
+        params, stats, models.unpack(x, m), k_pen
+      )[0]
+      real_in, fake_in = models.pack(real, m), models.pack(fake, m)
       if loss.penalty:
         total += losses.PENALTIES[loss.penalty](
-          critic, real, fake, k_pen, weight
+          critic, real_in, fake_in, k_pen, weight
         )
       if config.r1_gamma > 0:
-        total += losses.r1_penalty(critic, real, config.r1_gamma)
+        total += losses.r1_penalty(critic, real_in, config.r1_gamma)
       total = jax.lax.pmean(total, AXIS)
       return total, (stats, real_logits, fake_logits)
 

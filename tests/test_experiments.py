@@ -1,5 +1,12 @@
 """Each experiment file's smoke variant runs end to end through
-train_and_evaluate and leaves a complete run directory."""
+train_and_evaluate and leaves a complete run directory.
+
+Study files (get_hyper): the full and smoke configs validate; the sweep has
+the stated number of distinct points, points differing only in seed are
+adjacent, and every point applied to the config validates and equals the
+config the file gives for that point's arguments (so fields that depend on
+the loss, such as n_critic or weight clipping, change with it).
+"""
 
 import json
 
@@ -8,8 +15,88 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.testing import mocking
 
-from gan_jax import losses, train
-from experiments import cifar10_sngan, toy_ring
+from gan_jax import config as config_lib, losses, train
+from experiments import (
+  cifar10_sngan,
+  goodfellow2014_mnist,
+  lucic2018_mnist,
+  mode_collapse,
+  saturation,
+  toy_ring,
+)
+
+# module -> (points of the full sweep, of the smoke sweep, the point fields
+# that are also get_config arguments)
+STUDIES = {
+  'goodfellow2014_mnist': (goodfellow2014_mnist, 4, 2, ('seed',)),
+  'saturation': (saturation, 6, 4, ('loss', 'seed')),
+  'lucic2018_mnist': (lucic2018_mnist, 24, 6, ('loss',)),
+  'mode_collapse': (mode_collapse, 140, 6, ('loss', 'seed')),
+}
+
+
+def _apply(config, point):
+  """A copy of `config` with a sweep point's dotted fields set; every field
+  must exist already (a misspelt field would otherwise add a new one)."""
+  config = config.copy_and_resolve_references()
+  for field, value in point.items():
+    *parents, name = field.split('.')
+    node = config
+    for key in parents:
+      node = node[key]
+    assert name in node, f'{field} is not a config field'
+    node[name] = value
+  return config
+
+
+@pytest.mark.parametrize('smoke', [False, True], ids=['full', 'smoke'])
+@pytest.mark.parametrize('study', sorted(STUDIES))
+def test_study_sweep_points_are_valid_configs(study, smoke):
+  module, n_full, n_smoke, arg_fields = STUDIES[study]
+  arg = 'smoke' if smoke else None
+  base = module.get_config(arg)
+  config_lib.validate(base)
+  points = module.get_hyper(arg)
+  assert len(points) == (n_smoke if smoke else n_full)
+  assert len({json.dumps(p, sort_keys=True) for p in points}) == len(points)
+  # Groups of points equal but for the seed are contiguous runs.
+  groups = [json.dumps({**p, 'seed': None}, sort_keys=True) for p in points]
+  runs = [g for i, g in enumerate(groups) if i == 0 or g != groups[i - 1]]
+  assert len(runs) == len(set(groups)), groups
+  for point in points:
+    config = _apply(base, point)
+    config_lib.validate(config)
+    args = [f'{f}={point[f]}' for f in arg_fields] + (
+      ['smoke'] if smoke else []
+    )
+    direct = module.get_config(','.join(args))
+    rest = {f: v for f, v in point.items() if f not in arg_fields}
+    assert _apply(direct, rest).to_dict() == config.to_dict(), point
+
+
+def test_lucic2018_objectives_and_their_fields():
+  """Each objective's paper settings: n_critic 5 for the WGANs (Arjovsky et
+  al. 2017; Gulrajani et al. 2017), clipping at 0.01 for WGAN only, layer
+  norm in D for the gradient penalties, BatchNorm otherwise."""
+  points = lucic2018_mnist.get_hyper(None)
+  fields = {
+    p['loss']: (p['d_steps'], p['d_weight_clip'], p['model.d.norm'])
+    for p in points
+  }
+  assert fields == {
+    'minimax': (1, 0.0, 'batch'),
+    'non_saturating': (1, 0.0, 'batch'),
+    'least_squares': (1, 0.0, 'batch'),
+    'wasserstein': (5, 0.01, 'batch'),
+    'wasserstein_gp': (5, 0.0, 'layer'),
+    'dragan': (1, 0.0, 'layer'),
+  }
+  assert set(fields) <= set(losses.LOSSES)
+  assert {p['optim.lr'] for p in points} == set(lucic2018_mnist.LRS)
+  for point in points:
+    config = _apply(lucic2018_mnist.get_config(), point)
+    assert config.eval.best_metric == 'fd'
+    assert config.penalty_weight is None  # the loss's own lambda (10)
 
 
 def _check_run(workdir, last_step):

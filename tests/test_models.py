@@ -11,6 +11,10 @@
   from jnp.linalg.svd), while sigma_max(W) is not 1 (kernels are scaled by 3
   first, so the check is not vacuous); D's logits equal those of the same D
   without spectral norm and with every kernel divided by its sigma.
+- Maxout (Goodfellow et al. 2013): the MLP discriminator with `pieces=k`
+  gives the logits of a float64 hand computation in which hidden unit j is
+  the max over its k linear pieces (columns j*k .. j*k+k-1); with k=1 it
+  is the LReLU(0.2) MLP, with the same parameter tree.
 - Per-example critics (Gulrajani et al. 2017): with layer norm or no norm,
   changing example 0 of a batch leaves the train-mode logits of examples
   1..B-1 unchanged; with BatchNorm it changes them.
@@ -32,6 +36,12 @@ B = 4
 
 FAMILIES = {  # id -> (model name, image shape, g fields, d fields)
   'mlp_28x28x1': ('mlp', (28, 28, 1), {'hidden': (16,)}, {'hidden': (16,)}),
+  'mlp_maxout_28x28x1': (
+    'mlp',
+    (28, 28, 1),
+    {'hidden': (16,)},
+    {'hidden': (16, 16), 'pieces': 3, 'dropout': 0.5},
+  ),
   'dcgan_28x28x1': ('dcgan', (28, 28, 1), {'width': 4}, {'width': 4}),
   'dcgan_32x32x3': ('dcgan', (32, 32, 3), {'width': 4}, {'width': 4}),
   'dcgan_32x32x3_xla': (
@@ -240,6 +250,50 @@ def test_spectral_norm_normalises_every_kernel(case):
     rtol=1e-4,
     atol=1e-5,
   )
+
+
+@pytest.mark.parametrize('pieces', [1, 5])
+def test_mlp_maxout_matches_hand_computation(pieces):
+  hidden = (6, 4)
+  shape = (28, 28, 1)
+  _, d = _build('mlp', shape, d_fields={'hidden': hidden, 'pieces': pieces})
+  x = _images(shape)
+  variables = d.init(jax.random.PRNGKey(0), x, train=False)
+  params = jax.tree.map(lambda a: np.asarray(a, np.float64), variables)
+  params = params['params']
+  widths = [28 * 28, *hidden]
+  assert jax.tree.map(np.shape, params) == {
+    **{
+      f'Dense_{i}': {'kernel': (widths[i], h * pieces), 'bias': (h * pieces,)}
+      for i, h in enumerate(hidden)
+    },
+    f'Dense_{len(hidden)}': {'kernel': (hidden[-1], 1), 'bias': (1,)},
+  }
+  h = np.asarray(x, np.float64).reshape(B, -1)
+  winners = set()
+  for i, units in enumerate(hidden):
+    layer = params[f'Dense_{i}']
+    linear = h @ layer['kernel'] + layer['bias']  # (B, units * pieces)
+    if pieces == 1:
+      h = np.where(linear > 0, linear, 0.2 * linear)
+      continue
+    unit_pieces = [
+      linear[:, j * pieces : (j + 1) * pieces] for j in range(units)
+    ]
+    h = np.stack([p.max(axis=1) for p in unit_pieces], axis=1)
+    winners |= {int(k) for p in unit_pieces for k in p.argmax(axis=1)}
+  out = params[f'Dense_{len(hidden)}']
+  expected = (h @ out['kernel'] + out['bias'])[:, 0]
+  logits = jax.jit(lambda v, y: d.apply(v, y, train=False))(variables, x)
+  np.testing.assert_allclose(np.asarray(logits), expected, rtol=1e-5, atol=1e-5)
+  if pieces > 1:  # different pieces win for different units: not vacuous
+    assert len(winners) > 1, winners
+
+
+def test_mlp_maxout_rejects_zero_pieces():
+  _, d = _build('mlp', (28, 28, 1), d_fields={'pieces': 0})
+  with pytest.raises(ValueError, match='pieces must be >= 1'):
+    _init_shapes(d, jnp.zeros((1, 28, 28, 1)))
 
 
 PER_EXAMPLE_CASES = [

@@ -3,7 +3,7 @@
 Every family is a pair of Linen modules built by `build(model_config, shape,
 axis_name)`:
   generator(z: (B, z_dim), train) -> images (B, *shape) in [-1, 1]
-  discriminator(x: (B, *shape), train) -> logits (B,)
+  discriminator(x: (B, *shape), train) -> logits (B / model_config.pack,)
 Linen rather than NNX because every step is a pure function of parameter
 pytrees: `apply(variables, ..., mutable=['batch_stats'])` is exactly that, and
 the same pytrees pass unchanged through shard_map, scan, vmap and Orbax.
@@ -12,7 +12,14 @@ shard_map, so they are those of the global batch. The 'batch_stats'
 collection also holds D's spectral-norm power-iteration state (norms.spectral).
 Families: 'mlp' (Goodfellow et al. 2014), 'dcgan' (Radford et al. 2016;
 28x28 or 32x32), 'resnet' (SNGAN ResNet, Miyato et al. 2018; 32x32).
+
+With `model_config.pack` = m > 1 the discriminator is PacGAN's (Lin et al.
+2018): the family's D applied to packs of m samples concatenated along the
+last (feature or channel) axis, one logit per pack (`Packed`).
 """
+
+import flax.linen as nn
+import jax.numpy as jnp
 
 from gan_jax.models import dcgan, mlp, resnet
 
@@ -23,10 +30,61 @@ MODELS = {
 }
 
 
+def pack(x, m: int):
+  """(B, *s, C) -> (B/m, *s, m*C): samples mi..mi+m-1 concatenated on C."""
+  if m == 1:
+    return x
+  if x.shape[0] % m:
+    raise ValueError(
+      f'a batch of {x.shape[0]} does not split into packs of {m}'
+    )
+  *s, c = x.shape[1:]
+  x = jnp.moveaxis(x.reshape(x.shape[0] // m, m, *s, c), 1, -2)
+  return x.reshape(x.shape[0], *s, m * c)
+
+
+def unpack(x, m: int):
+  """The inverse of `pack`: (B/m, *s, m*C) -> (B, *s, C)."""
+  if m == 1:
+    return x
+  *s, mc = x.shape[1:]
+  x = jnp.moveaxis(x.reshape(x.shape[0], *s, m, mc // m), -2, 1)
+  return x.reshape(x.shape[0] * m, *s, mc // m)
+
+
+class Packed(nn.Module):
+  """PacGAN discriminator (Lin et al. 2018): x (B, *shape) -> logits (B/m,).
+
+  `d` sees `pack(x, m)`, so only its first layer grows (m times the input
+  features or channels). Its variables are those of `d` itself, not nested
+  under a name (`nn.share_scope`), so checkpoints and tools that read D's
+  parameter tree see the family's layout.
+  """
+
+  d: nn.Module
+  pack: int
+
+  def setup(self):
+    nn.share_scope(self, self.d)
+
+  def __call__(self, x, train: bool = True):
+    return self.d(pack(x, self.pack), train=train)
+
+
+def pack_size(d) -> int:
+  """Samples per logit of discriminator `d`: its pack, 1 when not Packed."""
+  return d.pack if isinstance(d, Packed) else 1
+
+
 def build(model_config, shape, axis_name=None):
-  """Returns (generator, discriminator) modules for images of `shape`."""
+  """Returns (generator, discriminator) modules for images of `shape`.
+
+  The discriminator is `Packed` when model_config.pack > 1 (a config without
+  the field, e.g. of an older run, means 1).
+  """
   g_cls, d_cls = MODELS[model_config.name]
-  return (
-    g_cls(shape=tuple(shape), axis_name=axis_name, **model_config.g),
-    d_cls(axis_name=axis_name, **model_config.d),
-  )
+  d = d_cls(axis_name=axis_name, **model_config.d)
+  m = model_config.get('pack', 1)
+  if m > 1:
+    d = Packed(d, m)
+  return g_cls(shape=tuple(shape), axis_name=axis_name, **model_config.g), d

@@ -3,6 +3,10 @@
 G: z -> [dense h, ReLU] x n -> dense prod(shape), tanh (images in [-1, 1])
    or linear (`output='linear'`, for unbounded data such as the toy mixtures)
 D: x -> [dense h, LReLU(0.2), dropout p] x n -> dense 1 logit
+   or, with `pieces=k > 1`, maxout units (Goodfellow et al. 2013) in place of
+   dense + LReLU: unit j is max_i (x W_ji + b_ji) over k linear pieces, the
+   pieces of unit j being columns j*k .. j*k+k-1 of one dense h*k layer
+   (Goodfellow et al. 2014, MNIST: 240 units x 5 pieces, twice).
 """
 
 import math
@@ -38,12 +42,19 @@ class Discriminator(nn.Module):
 
   hidden: tuple[int, ...] = (240, 240)
   dropout: float = 0.0
+  pieces: int = 1  # > 1: maxout over this many linear pieces per unit
   axis_name: str | None = None  # unused: no BatchNorm
 
   @nn.compact
   def __call__(self, x, train: bool = True):
+    if self.pieces < 1:
+      raise ValueError(f'pieces must be >= 1, got {self.pieces}')
     x = x.reshape(x.shape[0], -1)
     for h in self.hidden:
-      x = nn.leaky_relu(nn.Dense(h)(x), 0.2)
+      if self.pieces == 1:
+        x = nn.leaky_relu(nn.Dense(h)(x), 0.2)
+      else:
+        x = nn.Dense(h * self.pieces)(x)
+        x = jnp.max(x.reshape(x.shape[0], h, self.pieces), axis=-1)
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
     return nn.Dense(1)(x)[:, 0]

@@ -1,0 +1,433 @@
+"""Sweeps: expand an experiment file's `get_hyper(arg)`, run every point, index.
+
+  python launch.py --config=experiments/<study>.py[:arg] --workdir=DIR --sweep \
+      [--launcher=local|vmap|slurm|submitit_local] [--parallel=N]
+
+The base config is the file's `get_config(arg)` with the command line's
+`--config.*` overrides; a point's config is the base with the point's fields
+set. A point that sets `loss` first gets that loss's defaults
+(`config.apply_loss_defaults`, as `get_config` does), then its other fields.
+Each point trains into `DIR/<point name>` (e.g. `DIR/loss=hinge,seed=1`), a
+plain run directory; `DIR/sweep.json` indexes them:
+  {"config": "experiments/<study>.py:arg", "overrides": {command line},
+   "base": {base config}, "points": [{"name", "overrides", "group",
+   "workdir", "state": pending|partial|done|failed, "step", "error",
+   "results"}]}
+`group` is the name without the seed; `step` is the newest checkpoint's;
+`results` is results.json's "metrics". The index is rebuilt from the run
+directories on every launch, so it always agrees with them. Rerunning the
+command resumes: done points are skipped, partial ones resume from their
+checkpoints.
+
+Launchers: `local` runs points one after another in this process, or
+`--parallel=N` at once as subprocesses (each given one GPU, in turn, when the
+machine has several); `vmap` trains the points that differ only in
+`train.VMAPPED_FIELDS` (seeds, Adam lr/b1/b2) as one vmapped program;
+`slurm` submits a job array through submitit (`submitit_local` runs the same
+jobs as local processes, for trying the SLURM path on one machine).
+"""
+
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import ml_collections
+
+from gan_jax import checkpoint, config as config_lib
+
+INDEX = 'sweep.json'
+LAUNCHERS = ('local', 'vmap', 'slurm', 'submitit_local')
+
+
+@dataclasses.dataclass(frozen=True)
+class Slurm:
+  """Job options of the slurm/submitit_local launchers."""
+
+  partition: str | None = None
+  timeout_min: int = 240
+  gpus: int = 0
+  cpus: int | None = None
+
+
+def load_experiment(spec: str):
+  """'path/to/file.py[:arg]' -> (the experiment module, arg or None)."""
+  path, _, arg = spec.partition(':')
+  if not os.path.exists(path):
+    raise config_lib.ConfigError(f'config file {path} not found.')
+  module_spec = importlib.util.spec_from_file_location('_experiment', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module, arg or None
+
+
+def expand(module, arg) -> list[dict]:
+  """The points of `module.get_hyper(arg)`; checks they are well formed."""
+  if not hasattr(module, 'get_hyper'):
+    raise config_lib.ConfigError(
+      f'{module.__file__} defines no get_hyper(arg): it is not a sweep; '
+      'run it without --sweep.'
+    )
+  points = list(module.get_hyper(arg))
+  names = [point_name(p) for p in points]
+  if not points or len(set(names)) < len(names):
+    raise config_lib.ConfigError(
+      f'get_hyper({arg!r}) of {module.__file__} gives '
+      f'{"no points" if not points else "repeated points"}; fix the sweep.'
+    )
+  return points
+
+
+def _format(value) -> str:
+  if isinstance(value, (tuple, list)):
+    return 'x'.join(_format(v) for v in value)
+  return str(value).replace('/', '_')
+
+
+def point_name(overrides: dict) -> str:
+  """'field=value,...' in the point's field order; also its directory."""
+  return ','.join(f'{k}={_format(v)}' for k, v in overrides.items()) or 'base'
+
+
+def group_name(overrides: dict) -> str:
+  """The point's name without its seed: the points of a group differ in seed."""
+  return point_name({k: v for k, v in overrides.items() if k != 'seed'})
+
+
+def apply(
+  config, overrides: dict, loss_defaults: bool = True
+) -> ml_collections.ConfigDict:
+  """A copy of `config` with dotted `overrides` set.
+
+  With `loss_defaults`, setting `loss` applies that loss's defaults before
+  the other overrides are set, so that the point's own fields win.
+  """
+  c = config.copy_and_resolve_references()
+  items = sorted(overrides.items(), key=lambda kv: kv[0] != 'loss')
+  for field, value in items:
+    *parents, leaf = field.split('.')
+    node = c
+    for p in parents:
+      node = node.get(p) if isinstance(node, ml_collections.ConfigDict) else 0
+    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+      raise config_lib.ConfigError(
+        f'the sweep sets config.{field}, which the config does not have; '
+        'fix get_hyper.'
+      )
+    if isinstance(node[leaf], tuple) and isinstance(value, list):
+      value = tuple(value)
+    node[leaf] = value
+    if field == 'loss' and loss_defaults:
+      config_lib.apply_loss_defaults(c)
+  return c
+
+
+def point_state(workdir: str, num_steps: int) -> tuple[str, int]:
+  """(pending|partial|done, newest checkpoint step) of a run directory."""
+  steps = checkpoint.committed_steps(os.path.join(workdir, 'checkpoints'))
+  step = max(steps, default=0)
+  if step >= num_steps:
+    return 'done', step
+  return ('partial' if step else 'pending'), step
+
+
+def _results(workdir: str):
+  path = os.path.join(workdir, 'results.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f).get('metrics')
+
+
+class Sweep:
+  """A sweep directory: its points, their configs, and sweep.json."""
+
+  def __init__(self, directory: str, spec: str, cli_overrides: dict):
+    self.directory, self.spec = directory, spec
+    self.cli_overrides = {k: _jsonable(v) for k, v in cli_overrides.items()}
+    module, arg = load_experiment(spec)
+    base = module.get_config(arg)
+    for field, value in cli_overrides.items():
+      base = apply(base, {field: value}, loss_defaults=False)
+    self.base = base
+    self.points = expand(module, arg)
+    self.configs = [apply(base, p) for p in self.points]
+    for c in self.configs:
+      config_lib.validate(c)
+    self.names = [point_name(p) for p in self.points]
+    self.errors = {}  # name -> message of a point that failed in this launch
+    old = self._read()
+    if old and (old['config'], old['overrides']) != (
+      spec,
+      self.cli_overrides,
+    ):
+      raise config_lib.ConfigError(
+        f'{directory} holds the sweep {old["config"]} with overrides '
+        f'{old["overrides"]}; rerun that command to resume it, or pass a new '
+        '--workdir.'
+      )
+    if old:
+      self.errors = {
+        p['name']: p['error'] for p in old['points'] if p.get('error')
+      }
+
+  @classmethod
+  def open(cls, directory: str) -> 'Sweep':
+    """The sweep that `directory`'s sweep.json describes (for workers)."""
+    path = os.path.join(directory, INDEX)
+    with open(path) as f:
+      index = json.load(f)
+    return cls(directory, index['config'], index['overrides'])
+
+  def workdir(self, i: int) -> str:
+    return os.path.join(self.directory, self.names[i])
+
+  def state(self, i: int) -> tuple[str, int]:
+    return point_state(self.workdir(i), self.configs[i].num_steps)
+
+  def pending(self) -> list[int]:
+    """Indices of the points not yet done."""
+    return [i for i in range(len(self.points)) if self.state(i)[0] != 'done']
+
+  def _read(self):
+    path = os.path.join(self.directory, INDEX)
+    if not os.path.exists(path):
+      return None
+    with open(path) as f:
+      return json.load(f)
+
+  def write_index(self) -> dict:
+    """Rebuilds sweep.json from the run directories and returns it."""
+    points = []
+    for i, (p, name) in enumerate(zip(self.points, self.names)):
+      state, step = self.state(i)
+      error = None if state == 'done' else self.errors.get(name)
+      points.append(
+        {
+          'name': name,
+          'overrides': {k: _jsonable(v) for k, v in p.items()},
+          'group': group_name(p),
+          'workdir': name,
+          'state': 'failed' if error else state,
+          'step': step,
+          'error': error,
+          'results': _results(self.workdir(i)),
+        }
+      )
+    index = {
+      'config': self.spec,
+      'overrides': self.cli_overrides,
+      'base': json.loads(self.base.to_json_best_effort()),
+      'points': points,
+    }
+    os.makedirs(self.directory, exist_ok=True)
+    path = os.path.join(self.directory, INDEX)
+    with open(path + '.tmp', 'w') as f:
+      json.dump(index, f, indent=2)
+    os.replace(path + '.tmp', path)
+    return index
+
+
+def _jsonable(value):
+  return list(value) if isinstance(value, tuple) else value
+
+
+# Errors that end one point with a message; the sweep goes on to the next.
+def _point_errors():
+  from gan_jax import data, train  # pylint: disable=g-import-not-at-top
+
+  return (
+    checkpoint.CheckpointError,
+    config_lib.ConfigError,
+    data.DataError,
+    train.TrainingDiverged,
+  )
+
+
+def run_point(directory: str, i: int) -> str | None:
+  """Trains point `i` of the sweep in `directory`; returns an error or None.
+
+  The worker of every launcher: it rebuilds the point's config from
+  sweep.json's experiment file and overrides.
+  """
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+
+  s = Sweep.open(directory)
+  try:
+    train.train_and_evaluate(s.configs[i], s.workdir(i))
+  except _point_errors() as e:
+    return str(e)
+  return None
+
+
+def run(
+  directory: str,
+  spec: str,
+  cli_overrides: dict,
+  launcher: str = 'local',
+  parallel: int = 1,
+  slurm: Slurm = Slurm(),
+) -> dict:
+  """Runs every point not yet done; returns the final sweep.json contents.
+
+  Raises train.Interrupted (after rewriting sweep.json) when a point is
+  stopped by a signal: rerunning the same command resumes.
+  """
+  if launcher not in LAUNCHERS:
+    raise config_lib.ConfigError(
+      f'unknown launcher {launcher!r}; valid: {", ".join(LAUNCHERS)}'
+    )
+  s = Sweep(directory, spec, cli_overrides)
+  s.write_index()  # the index exists before any point runs
+  todo = s.pending()
+  print(
+    f'sweep {spec}: {len(s.points)} points, {len(s.points) - len(todo)} done, '
+    f'{len(todo)} to run ({launcher}) in {directory}',
+    flush=True,
+  )
+  try:
+    if launcher == 'vmap':
+      _run_vmapped(s, todo)
+    elif launcher in ('slurm', 'submitit_local'):
+      _run_submitit(s, todo, launcher, slurm)
+    elif parallel > 1:
+      _run_parallel(s, todo, parallel)
+    else:
+      for i in todo:
+        print(f'[{i + 1}/{len(s.points)}] {s.names[i]}', flush=True)
+        _record(s, i, run_point(directory, i))
+  finally:
+    index = s.write_index()
+  failed = [p for p in index['points'] if p['state'] == 'failed']
+  for p in failed:
+    print(f'failed: {p["name"]}: {p["error"]}')
+  return index
+
+
+def _record(s: Sweep, i: int, error: str | None) -> None:
+  """Notes a point's outcome and rewrites sweep.json."""
+  if error:
+    s.errors[s.names[i]] = error
+  else:
+    s.errors.pop(s.names[i], None)
+  s.write_index()
+
+
+def _run_vmapped(s: Sweep, todo: list[int]) -> None:
+  """Points differing only in VMAPPED_FIELDS train as one program each."""
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+
+  groups = {}
+  for i in todo:
+    rest = {
+      k: v for k, v in s.points[i].items() if k not in train.VMAPPED_FIELDS
+    }
+    groups.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(
+      i
+    )
+  for members in groups.values():
+    names = ', '.join(s.names[i] for i in members)
+    print(f'{len(members)} model(s) in one program: {names}', flush=True)
+    try:
+      train.train_models(
+        [s.configs[i] for i in members], [s.workdir(i) for i in members]
+      )
+      error = None
+    except _point_errors() as e:
+      error = str(e)
+    for i in members:
+      _record(s, i, error)
+
+
+def _gpus() -> list[str]:
+  """GPU indices of this machine (CUDA_VISIBLE_DEVICES or nvidia-smi)."""
+  visible = os.environ.get('CUDA_VISIBLE_DEVICES')
+  if visible is not None:
+    return [v for v in visible.split(',') if v]
+  try:
+    out = subprocess.run(
+      ['nvidia-smi', '--list-gpus'], capture_output=True, text=True, timeout=30
+    ).stdout
+  except (OSError, subprocess.SubprocessError):
+    return []
+  return [str(i) for i, line in enumerate(out.splitlines()) if line.strip()]
+
+
+def _worker_command(directory: str, i: int) -> list[str]:
+  return [sys.executable, '-m', 'gan_jax.sweep', directory, str(i)]
+
+
+def _run_parallel(s: Sweep, todo: list[int], parallel: int) -> None:
+  """Up to `parallel` points at once as subprocesses, one GPU each if any."""
+  gpus = _gpus()
+  free = list(range(parallel))  # worker slots; slot k uses gpus[k % n]
+  running, queue = {}, list(todo)
+  while queue or running:
+    while queue and free:
+      i, slot = queue.pop(0), free.pop(0)
+      env = dict(os.environ)
+      if gpus:
+        env['CUDA_VISIBLE_DEVICES'] = gpus[slot % len(gpus)]
+      log = open(os.path.join(s.directory, f'.{s.names[i]}.log'), 'w')
+      proc = subprocess.Popen(
+        _worker_command(s.directory, i),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+      )
+      running[proc.pid] = (proc, i, slot, log)
+      print(f'started {s.names[i]} (pid {proc.pid})', flush=True)
+    pid, status = os.wait()
+    if pid not in running:
+      continue
+    proc, i, slot, log = running.pop(pid)
+    log.close()
+    free.append(slot)
+    code = os.waitstatus_to_exitcode(status)
+    error = None
+    if code:
+      with open(log.name) as f:
+        lines = f.read().strip().splitlines() or ['(no output)']
+      error = f'exit {code}: {lines[-1]} (log: {log.name})'
+    _record(s, i, error)
+
+
+def _run_submitit(s: Sweep, todo: list[int], launcher: str, slurm: Slurm):
+  """One job array through submitit; waits for every job."""
+  import submitit  # pylint: disable=g-import-not-at-top
+
+  if not todo:
+    return
+  cluster = 'slurm' if launcher == 'slurm' else 'local'
+  executor = submitit.AutoExecutor(
+    folder=os.path.join(s.directory, '.submitit', '%j'), cluster=cluster
+  )
+  executor.update_parameters(
+    name=os.path.basename(os.path.abspath(s.directory)),
+    timeout_min=slurm.timeout_min,
+    gpus_per_node=slurm.gpus,
+    cpus_per_task=slurm.cpus,
+    slurm_partition=slurm.partition,
+  )
+  jobs = executor.map_array(run_point, [s.directory] * len(todo), todo)
+  print(f'submitted job(s) {", ".join(j.job_id for j in jobs)}', flush=True)
+  for i, job in zip(todo, jobs):
+    try:
+      error = job.result()
+    except Exception as e:  # submitit re-raises the job's failure
+      error = f'job {job.job_id} failed: {str(e).strip().splitlines()[-1]}'
+    _record(s, i, error)
+
+
+def main(argv):
+  """Worker entry point: `python -m gan_jax.sweep SWEEP_DIR INDEX`."""
+  directory, i = argv[1], int(argv[2])
+  error = run_point(directory, i)
+  if error:
+    sys.exit(f'error: {error}')
+
+
+if __name__ == '__main__':
+  main(sys.argv)

@@ -1,0 +1,319 @@
+"""gan_jax.report on hand-made run and sweep directories (no training).
+
+The tables must hold the mean and the sample standard deviation (ddof=1)
+over seeds of the numbers in each run's results.json and last train row,
+computed here from the fixture's numbers; metrics.jsonl rows repeated by a
+resume count once (the last); groups keep sweep.json's order.
+"""
+
+import csv
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_jax import report
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+# Two groups x three seeds. Listed non_saturating first: the table must keep
+# sweep.json's order, not sort the names. Per seed: (final fd, precision,
+# last d_real, last d_fake).
+GROUPS = {
+  'non_saturating': [
+    (1.0, 0.5, 0.6, 0.3),
+    (2.0, 0.7, 0.7, 0.2),
+    (4.0, 0.9, 0.9, 0.4),
+  ],
+  'minimax': [
+    (10.0, 0.1, 0.8, 0.05),
+    (10.0, 0.2, 0.9, 0.15),
+    (13.0, 0.6, 0.95, 0.1),
+  ],
+}
+STALE = 0.123  # a row a resumed run logged again: must not be used
+FIGURES = [
+  'losses.png',
+  'd_outputs.png',
+  'grad_norms.png',
+  'eval_fd.png',
+  'eval_precision.png',
+  'samples.png',
+  'generator_losses.png',
+]
+
+
+def _stdev(xs):
+  """Sample standard deviation, ddof=1, written out."""
+  m = sum(xs) / len(xs)
+  return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def _write_run(path, loss, seed, fd, precision, d_real, d_fake):
+  """A run directory as train.py writes it, with a resumed step 20."""
+  (path / 'samples').mkdir(parents=True)
+  config = {
+    'loss': loss,
+    'seed': seed,
+    'num_steps': 20,
+    'optim': {'lr': 2e-4, 'b1': 0.5},
+    'data': {'name': 'mnist'},
+    'eval': {'best_metric': 'fd', 'metrics': 'fd,pr'},
+  }
+  (path / 'config.json').write_text(json.dumps(config))
+
+  def train(step, d_real, d_fake):
+    return {
+      'step': step,
+      'd_loss': 1.0 + seed,
+      'g_loss': 0.5 * step,
+      'd_real': d_real,
+      'd_fake': d_fake,
+      'd_grad_norm': 0.1 * (seed + 1),
+      'g_grad_norm': 2.0,
+      'steps_per_sec': 10.0,
+      'images_per_sec': 640.0,
+    }
+
+  def evals(step, fd, precision):
+    return {
+      'step': step,
+      'eval/fd': fd,
+      'eval/precision': precision,
+      'eval/seconds': 0.5,
+    }
+
+  rows = [
+    train(10, 0.5, 0.5),
+    evals(10, 2 * fd, precision / 2),
+    train(20, STALE, STALE),  # then the run was stopped and resumed:
+    evals(20, STALE, STALE),
+    train(20, d_real, d_fake),
+    evals(20, fd, precision),
+  ]
+  (path / 'metrics.jsonl').write_text(
+    ''.join(json.dumps(r) + '\n' for r in rows)
+  )
+  results = {
+    'step': 20,
+    'metrics': {'fd': fd, 'precision': precision},
+    'protocol': {'num_samples': 100, 'reference': 'mnist test (10000)'},
+    'seconds': 0.5,
+    'best': {'metric': 'fd', 'step': 20, 'value': fd},
+  }
+  (path / 'results.json').write_text(json.dumps(results))
+  image = np.full((10, 12), 40 * seed, np.uint8)
+  Image.fromarray(image).save(path / 'samples' / 'step_000010.png')
+  Image.fromarray(255 - image).save(path / 'samples' / 'step_000020.png')
+
+
+@pytest.fixture
+def sweep_dir(tmp_path):
+  """sweep.json with 2 groups x 3 seeds, plus a pending point with no dir."""
+  root = tmp_path / 'sweep'
+  points = []
+  for loss, seeds in GROUPS.items():
+    for seed, values in enumerate(seeds):
+      name = f'loss={loss},seed={seed}'
+      _write_run(root / name, loss, seed, *values)
+      points.append(
+        {
+          'name': name,
+          'overrides': {'loss': loss, 'seed': seed},
+          'group': f'loss={loss}',
+          'workdir': name,
+          'state': 'done',
+          'step': 20,
+          'error': None,
+          'results': {'fd': 999.0},  # the report reads the run dirs
+        }
+      )
+  points.append(
+    {
+      'name': 'loss=minimax,seed=3',
+      'overrides': {'loss': 'minimax', 'seed': 3},
+      'group': 'loss=minimax',
+      'workdir': 'loss=minimax,seed=3',
+      'state': 'pending',
+      'step': None,
+      'error': None,
+      'results': None,
+    }
+  )
+  sweep = {'config': 'experiments/x.py:smoke', 'base': {}, 'points': points}
+  (root / 'sweep.json').write_text(json.dumps(sweep))
+  return root
+
+
+def _csv(path):
+  with open(path, newline='') as f:
+    return list(csv.DictReader(f))
+
+
+def _md(path):
+  """The results.md table as a list of {header: cell}."""
+  lines = [
+    line for line in path.read_text().splitlines() if line.startswith('|')
+  ]
+  split = lambda line: [c.strip() for c in line.strip('|').split(' | ')]
+  head = split(lines[0])
+  return [dict(zip(head, split(line))) for line in lines[2:]]
+
+
+def _check_png(path):
+  assert path.stat().st_size > 0
+  with Image.open(path) as im:
+    im.verify()
+  with Image.open(path) as im:
+    assert im.format == 'PNG' and im.width > 100 and im.height > 100
+
+
+def test_last_row_of_a_step_wins(tmp_path):
+  _write_run(tmp_path / 'run', 'minimax', 0, 3.0, 0.4, 0.7, 0.2)
+  run = report.read_run(str(tmp_path / 'run'))
+  assert [r['step'] for r in run.train] == [10, 20]
+  assert [r['step'] for r in run.evals] == [10, 20]
+  assert run.train[-1]['d_real'] == 0.7 and run.train[-1]['d_fake'] == 0.2
+  assert run.evals[-1] == {
+    'step': 20,
+    'fd': 3.0,
+    'precision': 0.4,
+    'seconds': 0.5,
+  }
+  assert run.sample.endswith('step_000020.png')
+  assert run.results['metrics']['fd'] == 3.0
+
+
+def test_sweep_tables_hold_mean_and_std_over_seeds(sweep_dir, tmp_path):
+  out = tmp_path / 'out'
+  paths = report.main([str(sweep_dir), '--out', str(out)])
+  rows, md = _csv(out / 'results.csv'), _md(out / 'results.md')
+  assert [r['group'] for r in rows] == [f'loss={k}' for k in GROUPS]
+  assert [r['group'] for r in md] == [f'loss={k}' for k in GROUPS]
+  for row, md_row, (loss, seeds) in zip(rows, md, GROUPS.items()):
+    assert row['loss'] == md_row['loss'] == loss
+    assert 'seed' not in row  # seeds are what a group averages over
+    assert row['n'] == row['n_eval'] == md_row['n'] == '3'  # pending: no run
+    assert row['step'] == '20'
+    for i, name in enumerate(['fd', 'precision', 'd_real', 'd_fake']):
+      xs = [s[i] for s in seeds]
+      mean, std = sum(xs) / len(xs), _stdev(xs)
+      assert float(row[f'{name}_mean']) == pytest.approx(mean, rel=1e-12)
+      assert float(row[f'{name}_std']) == pytest.approx(std, rel=1e-12)
+      md_mean, md_std = map(float, md_row[name].split(' ± '))
+      assert md_mean == pytest.approx(mean, rel=1e-3)
+      assert md_std == pytest.approx(std, rel=1e-3)
+  # mean and std of [1, 2, 4] are 7/3 and sqrt(7/3)
+  assert float(rows[0]['fd_mean']) == pytest.approx(7 / 3)
+  assert float(rows[0]['fd_std']) == pytest.approx(math.sqrt(7 / 3))
+  assert (
+    'loss=minimax,seed=3: no run directory' in (out / 'results.md').read_text()
+  )
+  for name in FIGURES:
+    assert str(out / name) in paths
+    _check_png(out / name)
+  assert not (out / 'eval_seconds.png').exists()
+  assert set(paths) == {str(p) for p in out.iterdir()}
+
+
+def test_single_run_directory(tmp_path, capsys):
+  run = tmp_path / 'run'
+  _write_run(run, 'non_saturating', 0, 3.5, 0.25, 0.6, 0.4)
+  paths = report.main([str(run)])
+  out = run / 'report'  # the default
+  printed = capsys.readouterr().out.split()
+  assert printed == paths
+  (row,) = _csv(out / 'results.csv')
+  assert row['group'] == 'run' and row['n'] == '1'
+  assert float(row['fd_mean']) == 3.5 and row['fd_std'] == ''  # 1 seed
+  assert float(row['d_fake_mean']) == 0.4 and row['d_fake_std'] == ''
+  (md_row,) = _md(out / 'results.md')
+  assert md_row['fd'] == '3.5'
+  for name in FIGURES:
+    _check_png(out / name)
+
+
+def test_num_models_directory_is_one_group(tmp_path):
+  for i, values in enumerate(GROUPS['minimax'][:2]):
+    _write_run(tmp_path / 'k' / f'model_{i}', 'minimax', i, *values)
+  report.main([str(tmp_path / 'k'), '--out', str(tmp_path / 'out')])
+  (row,) = _csv(tmp_path / 'out' / 'results.csv')
+  assert row['n'] == '2' and row['group'] == 'k'
+  assert float(row['precision_mean']) == pytest.approx(0.15)
+  assert float(row['precision_std']) == pytest.approx(_stdev([0.1, 0.2]))
+
+
+def test_runs_side_by_side_show_the_differing_fields(tmp_path):
+  _write_run(tmp_path / 'a', 'minimax', 0, 1.0, 0.5, 0.6, 0.3)
+  _write_run(tmp_path / 'b', 'hinge', 0, 2.0, 0.5, 0.6, 0.3)
+  report.main(
+    [str(tmp_path / 'a'), str(tmp_path / 'b'), '--out', str(tmp_path / 'out')]
+  )
+  rows = _csv(tmp_path / 'out' / 'results.csv')
+  assert [(r['group'], r['loss']) for r in rows] == [
+    ('a', 'minimax'),
+    ('b', 'hinge'),
+  ]
+  assert 'optim.lr' not in rows[0]  # shared fields are not columns
+
+
+def test_sweep_and_run_side_by_side(sweep_dir, tmp_path):
+  _write_run(tmp_path / 'solo', 'hinge', 0, 5.0, 0.5, 0.6, 0.3)
+  out = tmp_path / 'out'
+  report.main([str(sweep_dir), str(tmp_path / 'solo'), '--out', str(out)])
+  rows = _csv(out / 'results.csv')
+  assert [(r['group'], r['loss'], r['n']) for r in rows] == [
+    ('sweep/loss=non_saturating', 'non_saturating', '3'),
+    ('sweep/loss=minimax', 'minimax', '3'),
+    ('solo', 'hinge', '1'),  # the sweep's override column, from config.json
+  ]
+
+
+def test_aggregate_averages_the_runs_that_logged_a_step():
+  steps, mean, lo, hi = report.aggregate(
+    [
+      (np.array([10, 20]), np.array([1.0, 3.0])),
+      (np.array([10]), np.array([2.0])),  # an unfinished run
+    ]
+  )
+  np.testing.assert_array_equal(steps, [10, 20])
+  np.testing.assert_allclose(mean, [1.5, 3.0])
+  np.testing.assert_allclose(lo, [1.0, 3.0])
+  np.testing.assert_allclose(hi, [2.0, 3.0])
+
+
+def test_generator_loss_curves_show_saturation():
+  """Per example, with D = sigmoid(l): minimax log(1 - D), d/dl = -D (-> 0
+  as D -> 0); non-saturating -log D, d/dl = D - 1 (-> -1)."""
+  d = np.array([1e-3, 0.1, 0.5, 0.9])
+  loss, grad = report.generator_loss_curves('minimax', d)
+  np.testing.assert_allclose(loss, np.log1p(-d), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(grad, -d, rtol=1e-4, atol=1e-6)
+  loss, grad = report.generator_loss_curves('non_saturating', d)
+  np.testing.assert_allclose(loss, -np.log(d), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(grad, d - 1, rtol=1e-4, atol=1e-6)
+  _, grad = report.generator_loss_curves('wasserstein', d)  # -l: d/dl = -1
+  np.testing.assert_allclose(grad, -1.0)
+
+
+def test_bogus_directory_is_a_clear_error(tmp_path):
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(SystemExit, match='neither a run directory'):
+    report.main([str(tmp_path / 'empty')])
+  with pytest.raises(SystemExit, match='is not a directory'):
+    report.main([str(tmp_path / 'missing')])
+  proc = subprocess.run(
+    [sys.executable, '-m', 'gan_jax.report', str(tmp_path / 'empty')],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+  )
+  assert proc.returncode == 1
+  assert proc.stderr.startswith('error: ') and 'Traceback' not in proc.stderr
+  assert str(tmp_path / 'empty') in proc.stderr
+  assert not (tmp_path / 'empty' / 'report').exists()
