@@ -20,11 +20,9 @@ the first value spends beyond it.
 """
 
 import argparse
-import math
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,28 +30,8 @@ import jax  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
 
 from experiments import toy_ring  # noqa: E402
+from benchmarks.load import timed  # noqa: E402
 from gan_jax import data, models, train_step as ts  # noqa: E402
-
-
-def _busy_seconds():
-  """CPU seconds used by all processes since boot (Linux), else None."""
-  try:
-    with open('/proc/stat') as f:
-      ticks = [int(v) for v in f.readline().split()[1:9]]
-  except (OSError, ValueError):
-    return None
-  return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf('SC_CLK_TCK')
-
-
-def timed(fn):
-  """(seconds, background cores) of fn(): cores other processes used."""
-  busy, own, t = _busy_seconds(), sum(os.times()[:2]), time.perf_counter()
-  fn()
-  t = time.perf_counter() - t
-  if busy is None:
-    return t, math.nan
-  other = _busy_seconds() - busy - (sum(os.times()[:2]) - own)
-  return t, max(0.0, other / t)
 
 
 class Runner:

@@ -24,12 +24,10 @@ torch (`pip install -e '.[bench]'`) only the gan_jax numbers print.
 """
 
 import argparse
-import math
 import os
 import platform
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -38,6 +36,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments import mnist_dcgan  # noqa: E402
+from benchmarks.load import timed  # noqa: E402
 from gan_jax import models, train_step as ts  # noqa: E402
 
 SHAPE = (28, 28, 1)
@@ -45,28 +44,6 @@ NUM_IMAGES = 10_000  # synthetic uint8 "training set" both sample from
 
 
 # ---- timing ------------------------------------------------------------------
-
-
-def _busy_seconds():
-  """CPU seconds used by all processes since boot (Linux), else None."""
-  try:
-    with open('/proc/stat') as f:
-      ticks = [int(v) for v in f.readline().split()[1:9]]
-  except (OSError, ValueError):
-    return None
-  # user nice system idle iowait irq softirq steal: all but idle and iowait.
-  return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf('SC_CLK_TCK')
-
-
-def timed(fn):
-  """(seconds, background cores) of fn(): cores other processes used."""
-  busy, own, t = _busy_seconds(), sum(os.times()[:2]), time.perf_counter()
-  fn()
-  t = time.perf_counter() - t
-  if busy is None:
-    return t, math.nan
-  other = _busy_seconds() - busy - (sum(os.times()[:2]) - own)
-  return t, max(0.0, other / t)
 
 
 def measure(runners, repeats, max_background):

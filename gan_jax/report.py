@@ -430,8 +430,11 @@ def _head_cells(row: Row, keys: list[str]) -> list:
   return [row.group, *values, row.n, row.n_eval, row.step]
 
 
-def write_table(rows: list[Row], path_md: str, path_csv: str, notes=()) -> None:
-  """results.md (mean ± std cells) and results.csv (mean, std columns)."""
+def write_table(
+  rows: list[Row], path_md: str, path_csv: str, notes=(), references=()
+) -> None:
+  """results.md (mean ± std cells; then paper_table) and results.csv (mean,
+  std columns)."""
   keys = list(dict.fromkeys(k for r in rows for k in r.overrides))
   stats = list(dict.fromkeys(k for r in rows for k in r.stats))
   head = ['group', *keys, 'n', 'n_eval', 'step']
@@ -455,6 +458,7 @@ def write_table(rows: list[Row], path_md: str, path_csv: str, notes=()) -> None:
     *lines,
   ]
   text += ['', *(f'- {n}' for n in notes)] if notes else []
+  text += paper_table(rows, references)
   with open(path_md, 'w') as f:
     f.write('\n'.join(text) + '\n')
   with open(path_csv, 'w', newline='') as f:
@@ -467,6 +471,50 @@ def write_table(rows: list[Row], path_md: str, path_csv: str, notes=()) -> None:
           '' if x is None else repr(x) for x in r.stats.get(k, (None,) * 2)
         ]
       w.writerow(cells)
+
+
+def read_references(dirs: list[str]) -> list[dict]:
+  """The 'reference' of each sweep.json among `dirs` that has one."""
+  refs = []
+  for d in dirs:
+    path = os.path.join(d, 'sweep.json')
+    if os.path.isfile(path):
+      ref = _load_json(path).get('reference')
+      if isinstance(ref, dict) and isinstance(ref.get('rows'), list):
+        refs.append(ref)
+  return refs
+
+
+def paper_table(rows: list[Row], references: list[dict]) -> list[str]:
+  """Markdown lines: each paper number beside ours for the same setting.
+
+  A reference row {'where': {field: value}, 'metrics': {name: value or
+  [mean, s.e.]}} (an experiment file's get_reference, kept in sweep.json)
+  matches the groups whose overrides hold every `where` item.
+  """
+  lines = []
+  for ref in references:
+    body = []
+    for entry in ref['rows']:
+      where = entry.get('where', {})
+      for r in rows:
+        if any(str(r.overrides.get(k)) != str(v) for k, v in where.items()):
+          continue
+        for metric, paper in entry.get('metrics', {}).items():
+          if isinstance(paper, (list, tuple)):
+            paper = f'{_fmt(paper[0])} ± {_fmt(paper[1])}'
+          ours = _cell(*r.stats.get(metric, (None, None)))
+          body.append(f'| {r.group} | {metric} | {ours} | {paper} |')
+    if body:
+      lines += [
+        '',
+        f'## Beside the paper: {ref.get("source", "")}',
+        '',
+        '| group | metric | ours (mean ± std) | paper |',
+        '| --- | --- | --- | --- |',
+        *body,
+      ]
+  return lines
 
 
 def protocol_notes(groups: list[Group]) -> list[str]:
@@ -703,9 +751,36 @@ def _file_name(name: str) -> str:
   return re.sub(r'[^\w.-]', '_', name)
 
 
-def write_report(groups: list[Group], out: str, notes=()) -> list[str]:
+def short_labels(groups: list[Group]) -> list[Group]:
+  """Groups labelled for figures by the overrides whose values differ
+  between groups, as 'leaf=value' (`data.name=ring` -> `name=ring`)."""
+  keys = [
+    k
+    for k in dict.fromkeys(k for g in groups for k in g.overrides)
+    if len({str(g.overrides.get(k)) for g in groups}) > 1
+  ]
+  if not keys:
+    return groups
+  return [
+    dataclasses.replace(
+      g,
+      label=', '.join(
+        f'{k.rsplit(".", 1)[-1]}={g.overrides[k]}'
+        for k in keys
+        if k in g.overrides
+      )
+      or g.label,
+    )
+    for g in groups
+  ]
+
+
+def write_report(
+  groups: list[Group], out: str, notes=(), references=()
+) -> list[str]:
   """Every figure and table for `groups` into `out`; the paths written."""
   os.makedirs(out, exist_ok=True)
+  table_groups, groups = groups, short_labels(groups)
   paths = [
     plot_losses(groups, os.path.join(out, 'losses.png')),
     plot_d_outputs(groups, os.path.join(out, 'd_outputs.png')),
@@ -728,7 +803,12 @@ def write_report(groups: list[Group], out: str, notes=()) -> list[str]:
     plot_generator_losses(loss_names, os.path.join(out, 'generator_losses.png'))
   )
   tables = [os.path.join(out, 'results.md'), os.path.join(out, 'results.csv')]
-  write_table(group_table(groups), *tables, [*notes, *protocol_notes(groups)])
+  write_table(
+    group_table(table_groups),
+    *tables,
+    [*notes, *protocol_notes(table_groups)],
+    references,
+  )
   return [p for p in paths if p] + tables
 
 
@@ -754,7 +834,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     raise SystemExit(f'error: {e}') from None
   for note in notes:
     print(f'note: {note}')
-  paths = write_report(groups, out, notes)
+  paths = write_report(groups, out, notes, read_references(args.dirs))
   for p in paths:
     print(p)
   return paths

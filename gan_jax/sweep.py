@@ -10,7 +10,8 @@ set. A point that sets `loss` first gets that loss's defaults
 Each point trains into `DIR/<point name>` (e.g. `DIR/loss=hinge,seed=1`), a
 plain run directory; `DIR/sweep.json` indexes them:
   {"config": "experiments/<study>.py:arg", "overrides": {command line},
-   "base": {base config}, "points": [{"name", "overrides", "group",
+   "base": {base config}, "reference": {the file's get_reference(arg)},
+   "points": [{"name", "overrides", "group",
    "workdir", "state": pending|partial|done|failed, "step", "error",
    "results"}]}
 `group` is the name without the seed; `step` is the newest checkpoint's;
@@ -152,6 +153,10 @@ class Sweep:
     for field, value in cli_overrides.items():
       base = apply(base, {field: value}, loss_defaults=False)
     self.base = base
+    # The paper's numbers for this study, if the file gives them (see
+    # report.paper_table): {'source', 'rows': [{'where', 'metrics'}]}.
+    get_reference = getattr(module, 'get_reference', None)
+    self.reference = get_reference(arg) if get_reference else None
     self.points = expand(module, arg)
     self.configs = [apply(base, p) for p in self.points]
     for c in self.configs:
@@ -220,6 +225,7 @@ class Sweep:
       'config': self.spec,
       'overrides': self.cli_overrides,
       'base': json.loads(self.base.to_json_best_effort()),
+      'reference': self.reference,
       'points': points,
     }
     os.makedirs(self.directory, exist_ok=True)
@@ -279,7 +285,11 @@ def run(
     raise config_lib.ConfigError(
       f'unknown launcher {launcher!r}; valid: {", ".join(LAUNCHERS)}'
     )
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+
   s = Sweep(directory, spec, cli_overrides)
+  for i, config in enumerate(s.configs):  # a point's folder holds its run
+    train.check_workdir(config, s.workdir(i), allow_config_change=False)
   s.write_index()  # the index exists before any point runs
   todo = s.pending()
   print(

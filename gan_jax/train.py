@@ -104,7 +104,7 @@ def train_and_evaluate(
   )
 
 
-def _check_workdir(config, workdir, allow_config_change) -> str:
+def check_workdir(config, workdir, allow_config_change) -> str:
   """Refuses a workdir holding another run; returns the config's JSON."""
   config_path = os.path.join(workdir, 'config.json')
   config_text = config.to_json_best_effort(indent=2, sort_keys=True)
@@ -243,7 +243,7 @@ def train_models(
 
   # ---- Workdirs: refuse a different run's directory before any work.
   texts = [
-    _check_workdir(c, w, allow_config_change) for c, w in zip(configs, workdirs)
+    check_workdir(c, w, allow_config_change) for c, w in zip(configs, workdirs)
   ]
   # ---- Input: the whole dataset on every device (images as uint8).
   dataset = data.DATASETS[config.data.name]

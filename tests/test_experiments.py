@@ -28,7 +28,7 @@ from experiments import (
 # module -> (points of the full sweep, of the smoke sweep, the point fields
 # that are also get_config arguments)
 STUDIES = {
-  'goodfellow2014_mnist': (goodfellow2014_mnist, 4, 2, ('seed',)),
+  'goodfellow2014_mnist': (goodfellow2014_mnist, 3, 2, ('seed',)),
   'saturation': (saturation, 6, 4, ('loss', 'seed')),
   'lucic2018_mnist': (lucic2018_mnist, 24, 6, ('loss',)),
   'mode_collapse': (mode_collapse, 140, 6, ('loss', 'seed')),

@@ -204,12 +204,14 @@ def test_mode_collapse_smoke_trains_with_pack2(loss, tmp_path):
 
 
 def test_mode_collapse_sweep_points_are_valid():
-  """Smoke: ring x 2 objectives x pack (1, 2) x 2 seeds, seed varying
-  fastest; the full sweep has 300 points; every smoke point validates."""
+  """Smoke: ring x (2 objectives at pack 1, NS at pack 2) x 2 seeds, seed
+  varying fastest; the full sweep has 2 x (5 + 2) x 10 points; every smoke
+  point validates."""
   points = mode_collapse.get_hyper('smoke')
-  assert len(points) == 8 and len(mode_collapse.get_hyper()) == 300
-  assert [list(p)[-1] for p in points] == ['seed'] * 8
-  assert [p['seed'] for p in points] == [0, 1] * 4
+  assert len(points) == 6 and len(mode_collapse.get_hyper()) == 140
+  assert [list(p)[-1] for p in points] == ['seed'] * 6
+  assert [p['seed'] for p in points] == [0, 1] * 3
+  assert [p['model.pack'] for p in points] == [1, 1, 1, 1, 2, 2]
   base = mode_collapse.get_config('smoke')
   for p in points:
     c = sweep.apply(base, p)

@@ -317,3 +317,24 @@ def test_bogus_directory_is_a_clear_error(tmp_path):
   assert proc.stderr.startswith('error: ') and 'Traceback' not in proc.stderr
   assert str(tmp_path / 'empty') in proc.stderr
   assert not (tmp_path / 'empty' / 'report').exists()
+
+
+def test_paper_table_puts_each_paper_number_beside_the_matching_group():
+  rows = [
+    report.Row('loss=a', {'loss': 'a', 'pack': 1}, 2, 2, '10', {'fd': (2, 1)}),
+    report.Row(
+      'loss=b', {'loss': 'b', 'pack': 1}, 1, 1, '10', {'fd': (5, None)}
+    ),
+  ]
+  ref = {
+    'source': 'Some et al.',
+    'rows': [
+      {'where': {'loss': 'b', 'pack': 1}, 'metrics': {'fd': [7.5, 0.5]}},
+      {'where': {'loss': 'c'}, 'metrics': {'fd': 1.0}},  # no such group
+    ],
+  }
+  lines = report.paper_table(rows, [ref])
+  assert lines[1] == '## Beside the paper: Some et al.'
+  assert lines[-1] == '| loss=b | fd | 5 | 7.5 ± 0.5 |'
+  assert len(lines) == 6  # blank, title, blank, header, rule, one row
+  assert report.paper_table(rows, []) == []

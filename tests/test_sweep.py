@@ -82,8 +82,13 @@ def _check_index(directory):
     workdir = os.path.join(directory, p['workdir'])
     steps = checkpoint.committed_steps(os.path.join(workdir, 'checkpoints'))
     assert p['step'] == max(steps, default=0)
+    num_steps = index['base']['num_steps']
     expected = (
-      'done' if p['step'] >= 100 else 'partial' if p['step'] else 'pending'
+      'done'
+      if p['step'] >= num_steps
+      else 'partial'
+      if p['step']
+      else 'pending'
     )
     assert p['state'] == expected
     if expected == 'pending':
@@ -181,3 +186,31 @@ def test_sweep_without_get_hyper_is_refused(tmp_path):
   with pytest.raises(config_lib.ConfigError, match='no get_hyper'):
     sweep.run(str(tmp_path / 'out'), str(path), {})
   assert not os.path.exists(tmp_path / 'out')
+
+
+def test_study_smoke_sweep_runs_end_to_end_and_reports(tmp_path):
+  from gan_jax import report  # pylint: disable=g-import-not-at-top
+
+  study = os.path.join(
+    os.path.dirname(__file__), '..', 'experiments', 'mode_collapse.py'
+  )
+  out = str(tmp_path / 'mode_collapse')
+  index = sweep.run(out, study + ':smoke', {}, launcher='vmap')
+  assert len(index['points']) == 6
+  assert {p['state'] for p in index['points']} == {'done'}
+  _check_index(out)
+  paths = report.main([out])
+  with open(os.path.join(out, 'report', 'results.csv')) as f:
+    lines = f.read().splitlines()
+  assert len(lines) == 1 + 3  # header, one row per group (2 seeds each)
+  assert 'modes_mean' in lines[0]
+  assert any(p.endswith('samples.png') for p in paths)
+
+
+def test_point_folder_holding_another_run_is_refused(study, tmp_path):
+  point = tmp_path / 'out' / 'loss=hinge,seed=1'
+  point.mkdir(parents=True)
+  (point / 'config.json').write_text(json.dumps({'seed': 7}))
+  with pytest.raises(config_lib.ConfigError, match='another config'):
+    sweep.run(str(tmp_path / 'out'), study, {})
+  assert os.listdir(tmp_path / 'out') == ['loss=hinge,seed=1']

@@ -1,0 +1,27 @@
+"""Wall time of a benchmark call and the CPU other processes used meanwhile."""
+
+import math
+import os
+import time
+
+
+def _busy_seconds():
+  """CPU seconds used by all processes since boot (Linux), else None."""
+  try:
+    with open('/proc/stat') as f:
+      ticks = [int(v) for v in f.readline().split()[1:9]]
+  except (OSError, ValueError):
+    return None
+  # user nice system idle iowait irq softirq steal: all but idle and iowait.
+  return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf('SC_CLK_TCK')
+
+
+def timed(fn):
+  """(seconds, background cores) of fn(): cores other processes used."""
+  busy, own, t = _busy_seconds(), sum(os.times()[:2]), time.perf_counter()
+  fn()
+  t = time.perf_counter() - t
+  if busy is None:
+    return t, math.nan
+  other = _busy_seconds() - busy - (sum(os.times()[:2]) - own)
+  return t, max(0.0, other / t)
