@@ -667,6 +667,31 @@ def plot_eval(groups, metric, path):
   return plot_curves(groups, [('evals', metric, metric)], path, markers=True)
 
 
+def plot_final(groups: list[Group], metric: str, path: str) -> str | None:
+  """Final `metric` (results.json) of every run: one column per value of
+  the runs' `loss` (all their other settings and seeds pooled, the spread
+  over a grid as in Lucic et al. 2018, Fig. 4), else per group; a dot per
+  run, a bar at the median."""
+  by = {}
+  for g in groups:
+    for r in g.runs:
+      value = (r.results or {}).get('metrics', {}).get(metric)
+      if isinstance(value, (int, float)) and math.isfinite(value):
+        by.setdefault(str(r.config.get('loss', g.label)), []).append(value)
+  if not by:
+    return None
+  fig = Figure(figsize=(max(4.0, 1.2 * len(by)), 3.2), layout='constrained')
+  ax = fig.add_subplot()
+  for i, values in enumerate(by.values()):
+    x = i + np.linspace(-0.15, 0.15, len(values))
+    ax.plot(x, values, 'o', alpha=0.7, color=f'C{i % 10}')
+    ax.plot([i - 0.3, i + 0.3], [statistics.median(values)] * 2, 'k-')
+  ax.set_xticks(range(len(by)), list(by), rotation=20, ha='right')
+  ax.set(ylabel=metric, title=f'final {metric}: a dot per run, bar: median')
+  ax.grid(alpha=0.3, axis='y')
+  return _save(fig, path)
+
+
 def plot_samples(groups: list[Group], path: str, cols: int = 4) -> str | None:
   """The newest sample grid of each group's first run that has one."""
   tiles = []
@@ -789,6 +814,10 @@ def write_report(
   paths += [
     plot_eval(groups, m, os.path.join(out, f'eval_{_file_name(m)}.png'))
     for m in eval_metrics(groups)
+  ]
+  paths += [
+    plot_final(groups, m, os.path.join(out, f'final_{_file_name(m)}.png'))
+    for m in final_metrics(groups)
   ]
   paths.append(plot_samples(groups, os.path.join(out, 'samples.png')))
   loss_names = list(

@@ -43,6 +43,8 @@ FIGURES = [
   'grad_norms.png',
   'eval_fd.png',
   'eval_precision.png',
+  'final_fd.png',
+  'final_precision.png',
   'samples.png',
   'generator_losses.png',
 ]
