@@ -30,7 +30,7 @@ import jax  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
 
 from experiments import toy_ring  # noqa: E402
-from benchmarks.load import timed  # noqa: E402
+from benchmarks.load import measure  # noqa: E402
 from gan_jax import data, models, train_step as ts  # noqa: E402
 
 
@@ -103,18 +103,8 @@ def main():
     f'steps/s: median (min, max) of {args.repeats} runs of {args.steps} '
     'iterations each, after a warm-up'
   )
-  times, loads, dropped = {s: [] for s in spds}, [], 0
-  while len(loads) < args.repeats and len(loads) + dropped < 3 * args.repeats:
-    round_times, load = {}, 0.0
-    for s, run in runners.items():  # alternate, so all see the same load
-      round_times[s], background = timed(run)
-      load = max(load, background)
-    if load > args.max_background:
-      dropped += 1
-      continue
-    for s, t in round_times.items():
-      times[s].append(t)
-    loads.append(load)
+  # Alternate the values, so that all see the same load.
+  times, loads, dropped = measure(runners, args.repeats, args.max_background)
   if not loads:
     print(
       f'no round had background load under {args.max_background} cores; '

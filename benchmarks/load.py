@@ -1,4 +1,4 @@
-"""Wall time of a benchmark call and the CPU other processes used meanwhile."""
+"""Timing benchmark calls, and the CPU other processes used meanwhile."""
 
 import math
 import os
@@ -25,3 +25,20 @@ def timed(fn):
     return t, math.nan
   other = _busy_seconds() - busy - (sum(os.times()[:2]) - own)
   return t, max(0.0, other / t)
+
+
+def measure(runners, repeats, max_background):
+  """Alternating rounds of runners; ({name: [seconds]}, [load], dropped)."""
+  times, loads, dropped = {k: [] for k in runners}, [], 0
+  while len(loads) < repeats and len(loads) + dropped < 3 * repeats:
+    round_times, load = {}, 0.0
+    for name, run in runners.items():
+      round_times[name], background = timed(run)
+      load = max(load, background)
+    if load > max_background:
+      dropped += 1
+      continue
+    for name, t in round_times.items():
+      times[name].append(t)
+    loads.append(load)
+  return times, loads, dropped

@@ -36,31 +36,11 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments import mnist_dcgan  # noqa: E402
-from benchmarks.load import timed  # noqa: E402
+from benchmarks.load import measure, timed  # noqa: E402
 from gan_jax import models, train_step as ts  # noqa: E402
 
 SHAPE = (28, 28, 1)
 NUM_IMAGES = 10_000  # synthetic uint8 "training set" both sample from
-
-
-# ---- timing ------------------------------------------------------------------
-
-
-def measure(runners, repeats, max_background):
-  """Alternating rounds of runners; ({name: [seconds]}, [load], dropped)."""
-  times, loads, dropped = {k: [] for k in runners}, [], 0
-  while len(loads) < repeats and len(loads) + dropped < 3 * repeats:
-    round_times, load = {}, 0.0
-    for name, run in runners.items():
-      round_times[name], background = timed(run)
-      load = max(load, background)
-    if load > max_background:
-      dropped += 1
-      continue
-    for name, t in round_times.items():
-      times[name].append(t)
-    loads.append(load)
-  return times, loads, dropped
 
 
 def describe(values, fmt='.1f'):

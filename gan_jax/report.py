@@ -779,11 +779,7 @@ def _file_name(name: str) -> str:
 def short_labels(groups: list[Group]) -> list[Group]:
   """Groups labelled for figures by the overrides whose values differ
   between groups, as 'leaf=value' (`data.name=ring` -> `name=ring`)."""
-  keys = [
-    k
-    for k in dict.fromkeys(k for g in groups for k in g.overrides)
-    if len({str(g.overrides.get(k)) for g in groups}) > 1
-  ]
+  keys = _differing([g.overrides for g in groups])
   if not keys:
     return groups
   return [

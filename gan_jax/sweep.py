@@ -159,8 +159,6 @@ class Sweep:
     self.reference = get_reference(arg) if get_reference else None
     self.points = expand(module, arg)
     self.configs = [apply(base, p) for p in self.points]
-    for c in self.configs:
-      config_lib.validate(c)
     self.names = [point_name(p) for p in self.points]
     self.errors = {}  # name -> message of a point that failed in this launch
     old = self._read()
@@ -252,20 +250,23 @@ def _point_errors():
   )
 
 
-def run_point(directory: str, i: int) -> str | None:
-  """Trains point `i` of the sweep in `directory`; returns an error or None.
-
-  The worker of every launcher: it rebuilds the point's config from
-  sweep.json's experiment file and overrides.
-  """
+def _train_point(s: Sweep, i: int) -> str | None:
+  """Trains point `i` of sweep `s`; returns its error message or None."""
   from gan_jax import train  # pylint: disable=g-import-not-at-top
 
-  s = Sweep.open(directory)
   try:
     train.train_and_evaluate(s.configs[i], s.workdir(i))
   except _point_errors() as e:
     return str(e)
   return None
+
+
+def run_point(directory: str, i: int) -> str | None:
+  """The worker of the parallel and submitit launchers: rebuilds the sweep
+  in `directory` from sweep.json's experiment file and overrides, then
+  trains point `i` (which validates its config); returns an error or None.
+  """
+  return _train_point(Sweep.open(directory), i)
 
 
 def run(
@@ -288,7 +289,8 @@ def run(
   from gan_jax import train  # pylint: disable=g-import-not-at-top
 
   s = Sweep(directory, spec, cli_overrides)
-  for i, config in enumerate(s.configs):  # a point's folder holds its run
+  for i, config in enumerate(s.configs):  # every point, before any runs
+    config_lib.validate(config)
     train.check_workdir(config, s.workdir(i), allow_config_change=False)
   s.write_index()  # the index exists before any point runs
   todo = s.pending()
@@ -307,7 +309,7 @@ def run(
     else:
       for i in todo:
         print(f'[{i + 1}/{len(s.points)}] {s.names[i]}', flush=True)
-        _record(s, i, run_point(directory, i))
+        _record(s, i, _train_point(s, i))
   finally:
     index = s.write_index()
   failed = [p for p in index['points'] if p['state'] == 'failed']
