@@ -9,9 +9,8 @@ import argparse
 import time
 
 import jax
-import numpy as np
 
-from gan_jax import models, train_step as ts
+from gan_jax import data, models, train_step as ts
 from experiments import mnist_dcgan
 
 
@@ -27,8 +26,8 @@ def images_per_sec(conv: str, batch: int, steps: int) -> float:
   state = ts.init_state(
     g, d, g_tx, d_tx, 100, (28, 28, 1), jax.random.PRNGKey(0)
   )
-  images = jax.numpy.asarray(
-    np.random.default_rng(0).integers(0, 256, (1024, 28, 28, 1), np.uint8)
+  images = jax.tree.map(
+    jax.numpy.asarray, data.random_images(1024, (28, 28, 1))
   )
   fn = ts.make_train_fn(mesh, config, g, d, g_tx, d_tx)
   state, _ = jax.block_until_ready(fn(state, images))  # compile, warm up

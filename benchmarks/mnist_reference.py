@@ -34,7 +34,7 @@ def main(argv):
   print(f'evaluator built in {time.perf_counter() - t0:.1f} s')
   print('feature net:', ev.protocol['feature_net'])
   rng = np.random.default_rng(0)
-  train = data.DATASETS['mnist'].load(c.data)
+  train = data.DATASETS['mnist'].load(c.data)['images']
   sets = {
     'MNIST train[:10000]': train[:10_000].astype(np.float32) / 127.5 - 1,
     'uniform noise': rng.uniform(-1, 1, (10_000, 28, 28, 1)),

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from experiments import mnist_dcgan  # noqa: E402
 from benchmarks.load import measure, timed  # noqa: E402
-from gan_jax import models, train_step as ts  # noqa: E402
+from gan_jax import data, models, train_step as ts  # noqa: E402
 
 SHAPE = (28, 28, 1)
 NUM_IMAGES = 10_000  # synthetic uint8 "training set" both sample from
@@ -65,9 +65,7 @@ def jax_setup(batch, steps):
   state = ts.init_state(
     g, d, g_tx, d_tx, config.model.z_dim, SHAPE, jax.random.PRNGKey(0)
   )
-  images = jnp.asarray(
-    np.random.default_rng(0).integers(0, 256, (NUM_IMAGES, *SHAPE), np.uint8)
-  )
+  images = jax.tree.map(jnp.asarray, data.random_images(NUM_IMAGES, SHAPE))
   return ts.make_train_fn(mesh, config, g, d, g_tx, d_tx), state, images
 
 

@@ -13,7 +13,6 @@ import argparse
 import time
 
 import jax
-import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from experiments import mnist_dcgan, toy_ring
@@ -41,9 +40,7 @@ def _setup(config):
   if dataset.kind == 'points':
     source = dataset.load(config.data)
   else:
-    source = np.random.default_rng(0).integers(
-      0, 256, (1024, *dataset.shape), np.uint8
-    )
+    source = data.random_images(1024, dataset.shape)
   source = jax.device_put(source, replicated)
   return mesh, (g, d, g_tx, d_tx), init, source
 

@@ -46,6 +46,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.name = 'mnist'  # a name in gan_jax.data.DATASETS
   c.data.data_dir = config_dict.placeholder(str)  # None: TFDS default
   c.data.manual_dir = config_dict.placeholder(str)  # folder of original files
+  # < 1: train on a class-stratified share of the training split (the
+  # labelled subset of a small-data study), drawn from subset_seed.
+  c.data.train_fraction = 1.0
+  c.data.subset_seed = 0
 
   c.model = ml_collections.ConfigDict()
   c.model.name = 'dcgan'  # a name in gan_jax.models.MODELS
@@ -56,6 +60,11 @@ def base_config() -> ml_collections.ConfigDict:
   # concatenated on the last axis, one logit per pack (m = 2: PacGAN2). It
   # widens D's input layer, so it lives with the model: models.build wraps D.
   c.model.pack = 1
+  # K > 0: class-conditional G and D (the dataset's K classes; see
+  # gan_jax.models.conditional): G's `cond` 'bn' (class-conditional
+  # BatchNorm, DCGAN/ResNet) or 'concat' (onehot(y) with z), D's `cond`
+  # 'projection' (Miyato & Koyama 2018) or 'acgan' (Odena et al. 2017).
+  c.model.num_classes = 0
 
   # Adam (Radford et al. 2016: lr 2e-4, b1 0.5). g_*/d_* override the shared
   # value for one network: TTUR (Heusel et al. 2017) uses d_lr > g_lr.
@@ -71,6 +80,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.r1_gamma = 0.0  # R1 on real data (Mescheder et al. 2018: 10)
   c.d_weight_clip = 0.0  # clip D weights to [-c, c] (Arjovsky et al.: 0.01)
   c.ema_decay = 0.0  # EMA of G weights for samples/evals (e.g. 0.999)
+  # AC-GAN (model.d.cond='acgan'): weight of the class cross-entropy that D
+  # minimises on real and fake and G on fake (Odena et al. 2017: 1).
+  c.ac_weight = 1.0
   c.steps_per_dispatch = 10  # iterations per compiled call (lax.scan)
   # K > 1: K models with seeds seed..seed+K-1 in one vmapped program, each
   # written to <workdir>/model_<i> as if it had run alone.
@@ -92,6 +104,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.best_metric = 'fd'
   c.eval.feature_net = 'lenet'  # 'lenet', 'inception' or 'raw'
   c.eval.classifier_steps = 3000  # LeNet training steps (99.1% on MNIST)
+  c.eval.cas_steps = 2000  # LeNet steps of the 'cas' and 'augment' metrics
   c.eval.inception_path = config_dict.placeholder(str)  # FID Inception .npz
   c.eval.cache_dir = '~/.cache/gan_jax'  # trained LeNet weights
   c.eval.batch_size = 500  # generation and feature extraction
@@ -139,6 +152,31 @@ def _check_pack(config) -> None:
     )
 
 
+def _check_conditional(config, dataset) -> None:
+  """model.num_classes is 0 or the dataset's; a usable training subset."""
+  k, name = config.model.num_classes, config.data.name
+  if k not in (0, dataset.num_classes):
+    raise ConfigError(
+      f'config.model.num_classes={k}: {name} has {dataset.num_classes} '
+      f'classes; set it to {dataset.num_classes} (class-conditional) or 0.'
+    )
+  if k and config.model.pack > 1:
+    raise ConfigError(
+      'PacGAN packs (config.model.pack > 1) mix labels: use them with an '
+      'unconditional model (config.model.num_classes=0).'
+    )
+  if config.ac_weight < 0:
+    raise ConfigError(f'config.ac_weight must be >= 0, got {config.ac_weight}')
+  f = config.data.train_fraction
+  if not 0 < f <= 1:
+    raise ConfigError(f'config.data.train_fraction must be in (0, 1], got {f}')
+  if f < 1 and dataset.kind != 'image':
+    raise ConfigError(
+      f'config.data.train_fraction subsets image datasets; {name} is drawn '
+      'afresh at every step: leave it at 1.'
+    )
+
+
 def _check_model(model_config, shape) -> None:
   """Builds G and D abstractly: unknown fields or values fail here."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -149,11 +187,11 @@ def _check_model(model_config, shape) -> None:
   try:
     g, d = models.build(model_config, shape)
     key = jax.random.PRNGKey(0)
-    jax.eval_shape(
-      lambda: g.init(key, jnp.zeros((1, model_config.z_dim)), train=False)
-    )
+    z = jnp.zeros((1, model_config.z_dim))
+    y = jnp.zeros((models.pack_size(d),), jnp.int32)
+    jax.eval_shape(lambda: g.init(key, z, y[:1], train=False))
     x = jnp.zeros((models.pack_size(d), *shape))
-    jax.eval_shape(lambda: d.init(key, x, train=False))
+    jax.eval_shape(lambda: d.init(key, x, y, train=False))
   except (TypeError, ValueError) as e:
     raise ConfigError(
       f'config.model ({model_config.name}) does not fit: {e}'
@@ -169,6 +207,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   check_name('model', config.model.name, models.MODELS)
   check_name('dataset', config.data.name, data.DATASETS)
   _check_pack(config)
+  _check_conditional(config, data.DATASETS[config.data.name])
   _check_model(config.model, data.DATASETS[config.data.name].shape)
   for key in (
     'batch_size',

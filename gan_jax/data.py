@@ -1,8 +1,10 @@
 """Datasets: one array put on every device, and pure per-step batch samplers.
 
 Each entry of `DATASETS` has `shape` (one example), `kind` ('image' or
-'points'), `load(data_config)` -> the host array to replicate, and
-`sample(array, key, batch_size)` -> float32 (batch_size, *shape), jittable.
+'points'), `num_classes` K, `load(data_config)` -> the host source (a pytree
+of arrays) to replicate, and `sample(source, key, batch_size)` -> (float32
+(batch_size, *shape), int32 labels (batch_size,) in {0..K-1}), jittable.
+Image labels are the dataset's classes, toy labels the mixture component.
 
 Image datasets come from their TFDS builders, prepared once as array_record
 (readable without TensorFlow). With `manual_dir` set, TFDS takes the original
@@ -112,11 +114,23 @@ class TfdsImages:
 
   tfds_name: str
   shape: tuple[int, int, int]
+  num_classes: int = 10
   kind: ClassVar[str] = 'image'
 
-  def load(self, data_config) -> np.ndarray:
-    """All training images, uint8 (N, H, W, C); prepares them if needed."""
-    return self.read(data_config, 'train')[0]
+  def load(self, data_config) -> dict[str, np.ndarray]:
+    """The training set: {'images': uint8 (N, H, W, C), 'labels': (N,)}.
+
+    With data_config.train_fraction = f < 1, a class-stratified subset:
+    round(f * N_c) examples of each class c, the first of a permutation
+    drawn from data_config.subset_seed (the labelled set of a small-data
+    study). Prepares the dataset if needed.
+    """
+    images, labels = self.read(data_config, 'train')
+    f = data_config.get('train_fraction', 1.0)
+    if f < 1:
+      keep = stratified_subset(labels, f, data_config.get('subset_seed', 0))
+      images, labels = images[keep], labels[keep]
+    return {'images': images, 'labels': labels}
 
   def read(self, data_config, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Images uint8 (N, H, W, C) and labels int32 (N,) of a TFDS `split`.
@@ -165,13 +179,44 @@ class TfdsImages:
       )
     return images, labels
 
-  def sample(self, images: jax.Array, key: jax.Array, batch_size: int):
-    """Draws images uniformly with replacement, scaled as x / 127.5 - 1.
+  def sample(self, source, key: jax.Array, batch_size: int):
+    """Draws examples uniformly with replacement, scaled as x / 127.5 - 1.
 
-    images: uint8 (N, H, W, C) -> float32 (batch_size, H, W, C) in [-1, 1].
+    source: `load`'s dict -> (float32 (batch_size, H, W, C) in [-1, 1],
+    labels int32 (batch_size,)).
     """
-    idx = jax.random.randint(key, (batch_size,), 0, images.shape[0])
-    return images[idx].astype(jnp.float32) / 127.5 - 1.0
+    n = source['labels'].shape[0]
+    idx = jax.random.randint(key, (batch_size,), 0, n)
+    x = source['images'][idx].astype(jnp.float32) / 127.5 - 1.0
+    return x, source['labels'][idx]
+
+
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int):
+  """Sorted indices of round(fraction * N_c) examples of every class c.
+
+  The first of each class in a permutation drawn from `seed`.
+  """
+  order = np.random.default_rng(seed).permutation(len(labels))
+  return np.sort(
+    np.concatenate(
+      [
+        order[labels[order] == c][: round(fraction * np.sum(labels == c))]
+        for c in np.unique(labels)
+      ]
+    )
+  )
+
+
+def random_images(n: int, shape, num_classes: int = 10, seed: int = 0):
+  """`TfdsImages.load`'s format filled with uniform uint8 noise and labels.
+
+  For benchmarks and tests that need an image source of a given size.
+  """
+  rng = np.random.default_rng(seed)
+  return {
+    'images': rng.integers(0, 256, (n, *shape), np.uint8),
+    'labels': rng.integers(0, num_classes, n).astype(np.int32),
+  }
 
 
 # (tfds name, data_dir, split) -> (images, labels) decoded by this process.
@@ -187,6 +232,11 @@ class GaussianMixture:
   shape: ClassVar[tuple[int]] = (2,)
   kind: ClassVar[str] = 'points'
 
+  @property
+  def num_classes(self) -> int:
+    """One class per mixture component."""
+    return len(self.centres)
+
   def load(self, data_config) -> np.ndarray:
     """The centres, float32 (K, 2); `data_config` is not used."""
     del data_config
@@ -195,12 +245,13 @@ class GaussianMixture:
   def sample(self, centres: jax.Array, key: jax.Array, batch_size: int):
     """x = c_k + std * eps, k ~ U{0..K-1}, eps ~ N(0, I).
 
-    centres: float32 (K, 2) -> float32 (batch_size, 2).
+    centres: float32 (K, 2) -> (x float32 (batch_size, 2), k int32
+    (batch_size,)).
     """
     k_mode, k_noise = jax.random.split(key)
     k = jax.random.randint(k_mode, (batch_size,), 0, centres.shape[0])
     eps = jax.random.normal(k_noise, (batch_size, 2), centres.dtype)
-    return centres[k] + self.std * eps
+    return centres[k] + self.std * eps, k
 
 
 # ring and grid: the 2-D mixtures of PacGAN (Lin et al. 2018), after VEEGAN

@@ -13,6 +13,9 @@ appends the numbers with their protocol to `<workdir>/evaluations.jsonl`.
   is      is, is_std             exp E KL(p(y|x) || p(y)) (Salimans et al. 2016)
   parzen  parzen_ll, parzen_se, parzen_sigma   (Goodfellow et al. 2014)
   modes   modes, high_quality, reverse_kl      toy mixtures (Lin et al. 2018)
+  cas     cas, real_accuracy     Classification Accuracy Score (Ravuri &
+                                 Vinyals 2019), class-conditional G only
+  augment augmented_accuracy, real_accuracy    generated data as augmentation
 fd, kid, pr, dc and is use `config.eval.feature_net`: 'lenet' (the project's
 classifier of MNIST-like data, metrics.classifier), 'inception' (the FID
 Inception-v3, metrics.inception) or 'raw' (the data vectors: toy mixtures).
@@ -20,6 +23,13 @@ The reference set is the test split (images) or `num_samples` fresh draws
 from the mixture (toy data). Parzen follows Goodfellow et al. 2014, Table 1:
 pixels in [0, 1], sigma chosen on train[50000:60000] from logspace(-1, 0, 10),
 mean +- standard error over the test split.
+cas and augment train the project's LeNet (metrics.classifier, recipe seed
+config.seed, `config.eval.cas_steps` steps) from scratch and report its
+top-1 accuracy on the real test split: trained on the `num_samples`
+generated samples with their balanced labels i mod K (cas), on the real
+training set the GAN was trained on (real_accuracy, config.data's subset;
+once per Evaluator), or on both, half of every batch from each
+(augmented_accuracy).
 """
 
 import json
@@ -41,7 +51,10 @@ METRICS = {
   'is': ('is', 'is_std'),
   'parzen': ('parzen_ll', 'parzen_se', 'parzen_sigma'),
   'modes': ('modes', 'high_quality', 'reverse_kl'),
+  'cas': ('cas', 'real_accuracy'),
+  'augment': ('augmented_accuracy', 'real_accuracy'),
 }
+LABEL_METRICS = ('cas', 'augment')  # need labelled samples
 FEATURE_METRICS = ('fd', 'kid', 'pr', 'dc', 'is')
 LOWER_IS_BETTER = ('fd', 'kid', 'reverse_kl')
 HIGHER_IS_BETTER = (
@@ -53,6 +66,9 @@ HIGHER_IS_BETTER = (
   'parzen_ll',
   'modes',
   'high_quality',
+  'cas',
+  'real_accuracy',
+  'augmented_accuracy',
 )
 FEATURE_NETS = ('lenet', 'inception', 'raw')
 PARZEN_VALID = 'train[50000:60000]'  # Goodfellow et al. 2014
@@ -98,6 +114,17 @@ def check(config) -> None:
         "metric 'is' needs a classifier: set config.eval.feature_net to "
         "'lenet' or 'inception', or drop 'is'."
       )
+  labelled = [n for n in names if n in LABEL_METRICS]
+  if labelled and (not config.model.num_classes or dataset.kind != 'image'):
+    raise config_lib.ConfigError(
+      f'metric(s) {", ".join(labelled)} train a classifier on generated '
+      'images by class: they need an image dataset and a class-conditional '
+      'model (config.model.num_classes > 0); drop them otherwise.'
+    )
+  if labelled and ev.cas_steps < 1:
+    raise config_lib.ConfigError(
+      f'config.eval.cas_steps must be >= 1, got {ev.cas_steps}'
+    )
   scalars = [s for n in names for s in METRICS[n]]
   if names and ev.best_metric and ev.best_metric not in scalars:
     raise config_lib.ConfigError(
@@ -156,7 +183,7 @@ class Evaluator:
       centres = dataset.load(config.data)
       key = jax.random.PRNGKey(REFERENCE_SEED)
       draws = [
-        np.asarray(dataset.sample(centres, k, ev.num_samples))
+        np.asarray(dataset.sample(centres, k, ev.num_samples)[0])
         for k in jax.random.split(key, 3)
       ]
       self.reference, parzen_valid, parzen_test = draws
@@ -189,9 +216,18 @@ class Evaluator:
       self.protocol['fd_sqrt'] = stats.SQRT_METHOD
     if 'kid' in self.names:
       self.protocol['kid'] = 'cubic kernel, 100 subsets of 1000'
-    if 'modes' in self.names:
-      self.protocol['modes'] = (
-        f'high quality: within 3 std ({dataset.std}) of the nearest mode'
+    if any(n in LABEL_METRICS for n in self.names):
+      from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
+
+      self.recipe = classifier.Recipe(seed=config.seed, steps=ev.cas_steps)
+      self.real_train = dataset.load(config.data)
+      self.test = dataset.read(config.data, 'test')
+      self.real_accuracy = None  # trained on first use
+      self.protocol['cas'] = (
+        f"LeNet of {ev.cas_steps} steps (seed: the run's) trained on the "
+        f'{ev.num_samples} generated images (cas), the real training set of '
+        f'config.data (real_accuracy) or half of each batch from both '
+        f'(augmented_accuracy); accuracy on {config.data.name} test'
       )
 
   def _feature_fn(self, config):
@@ -223,8 +259,20 @@ class Evaluator:
       fn = jax.jit(lambda x: apply(params, x))
     return lambda x: _batched(fn, x, self.batch)
 
-  def __call__(self, samples: np.ndarray) -> dict[str, float]:
+  def _classifier_accuracy(self, images, labels, extra=None) -> float:
+    """Test accuracy of self.recipe's LeNet trained on (images, labels)."""
+    from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
+
+    k = self.dataset.num_classes
+    params = classifier.train(images, labels, self.recipe, k, extra)
+    return classifier.accuracy(params, *self.test, k)
+
+  def __call__(self, samples: np.ndarray, labels=None) -> dict[str, float]:
+    """Metrics of samples (N, *shape); labels (N,) for cas and augment."""
     from gan_jax.metrics import manifold, modes, parzen, stats  # pylint: disable=g-import-not-at-top
+
+    if labels is None and any(n in LABEL_METRICS for n in self.names):
+      raise ValueError('cas and augment need the labels of the samples')
 
     out = {}
     if any(n in FEATURE_METRICS for n in self.names):
@@ -257,6 +305,17 @@ class Evaluator:
         )
       elif name == 'modes':
         out.update(modes.mode_coverage(samples, self.centres, self.dataset.std))
+      elif name in LABEL_METRICS:
+        real = self.real_train['images'], self.real_train['labels']
+        if self.real_accuracy is None:
+          self.real_accuracy = self._classifier_accuracy(*real)
+        out['real_accuracy'] = self.real_accuracy
+        if name == 'cas':
+          out['cas'] = self._classifier_accuracy(samples, labels)
+        else:
+          out['augmented_accuracy'] = self._classifier_accuracy(
+            *real, extra=(samples, labels)
+          )
     return {k: float(v) for k, v in out.items()}
 
 
@@ -283,8 +342,10 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
     config.eval.num_samples,
     key,
     config.eval.batch_size,
+    config.model.num_classes,
   )
-  metrics = evaluator(samples)
+  labels = runs.class_labels(len(samples), config.model.num_classes)
+  metrics = evaluator(samples, labels)
   generator = 'EMA' if state.g_ema is not None else 'trained'
   return {
     'step': int(state.step),

@@ -21,6 +21,10 @@ Written to OUT (default DIR/report):
   grad_norms.png        G and D gradient norms, log scale
   eval_<metric>.png     each evaluation metric of metrics.jsonl
   samples.png           the newest sample grid of each group's first run
+  classifier_accuracy.png  test accuracy of the classifiers trained on real,
+                        real + generated and generated data (the cas and
+                        augment metrics) against the override the groups
+                        differ in (e.g. data.train_fraction)
   generator_losses.png  each config loss's G loss and its gradient with
                         respect to the logit, as functions of D(G(z))
   results.md, .csv      per group: overrides, seeds, results.json's final
@@ -35,6 +39,7 @@ import math
 import os
 import re
 import statistics
+import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +49,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from gan_jax import losses
+from gan_jax import losses, sweep
 
 SAMPLE_FILE = re.compile(r'step_(\d+)\.png$')
 MODEL_DIR = re.compile(r'model_(\d+)$')
@@ -245,9 +250,11 @@ def sweep_groups(pairs, prefix: str = '') -> tuple[list[Group], list[str]]:
         notes.append(f'{name}: failed{error}')
   for label, group in by_label.items():
     overrides = points[label]
-    varying = set(_differing(overrides)) | {'seed'}
+    varying = set(_differing(overrides))
     group.overrides = {
-      k: v for k, v in overrides[0].items() if k not in varying
+      k: v
+      for k, v in overrides[0].items()
+      if k not in varying and not sweep.is_seed(k)
     }
   return [g for g in by_label.values() if g.runs], list(dict.fromkeys(notes))
 
@@ -692,6 +699,68 @@ def plot_final(groups: list[Group], metric: str, path: str) -> str | None:
   return _save(fig, path)
 
 
+# results.json metric -> what the classifier behind it was trained on.
+ACCURACIES = (
+  ('real_accuracy', 'real'),
+  ('augmented_accuracy', 'real + generated'),
+  ('cas', 'generated only (CAS)'),
+)
+
+
+def _finals(g: Group, metric: str) -> list[float]:
+  """Finite final values of `metric` over the group's runs."""
+  values = [(r.results or {}).get('metrics', {}).get(metric) for r in g.runs]
+  return [
+    float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)
+  ]
+
+
+def plot_accuracies(groups: list[Group], path: str) -> str | None:
+  """Final test accuracies of the cas/augment classifiers: a line per
+  training set over the one numeric override the groups differ in (log
+  axis when it spans a decade), else over the groups; mean ± std over
+  seeds as error bars, a dot per run. None without such metrics."""
+  present = [
+    (m, lab) for m, lab in ACCURACIES if any(_finals(g, m) for g in groups)
+  ]
+  if not present:
+    return None
+  keys = _differing([g.overrides for g in groups])
+  numeric = len(keys) == 1 and all(
+    isinstance(g.overrides.get(keys[0]), (int, float))
+    and not isinstance(g.overrides.get(keys[0]), bool)
+    for g in groups
+  )
+  xs = [g.overrides[keys[0]] for g in groups] if numeric else range(len(groups))
+  fig = Figure(figsize=(5.5, 3.8), layout='constrained')
+  ax = fig.add_subplot()
+  for i, (metric, label) in enumerate(present):
+    points = [(x, _finals(g, metric)) for x, g in zip(xs, groups)]
+    points = [(x, v) for x, v in points if v]
+    for x, values in points:
+      ax.plot([x] * len(values), values, '.', color=f'C{i}', alpha=0.4)
+    stats = [mean_std(v) for _, v in points]
+    ax.errorbar(
+      [x for x, _ in points],
+      [m for m, _ in stats],
+      yerr=[sd or 0.0 for _, sd in stats],
+      color=f'C{i}',
+      marker='o',
+      capsize=3,
+      label=label,
+    )
+  if numeric:
+    ax.set_xlabel(keys[0])
+    if max(xs) >= 10 * min(xs) > 0:
+      ax.set_xscale('log')
+  else:
+    ax.set_xticks(list(xs), [g.label for g in groups], rotation=20, ha='right')
+  ax.set(ylabel='test accuracy', title='classifier trained on:')
+  ax.legend(fontsize=8)
+  ax.grid(alpha=0.3)
+  return _save(fig, path)
+
+
 def plot_samples(groups: list[Group], path: str, cols: int = 4) -> str | None:
   """The newest sample grid of each group's first run that has one."""
   tiles = []
@@ -700,7 +769,8 @@ def plot_samples(groups: list[Group], path: str, cols: int = 4) -> str | None:
     if run:
       step = int(SAMPLE_FILE.search(run.sample).group(1))
       which = f'{os.path.basename(run.path)}, ' if len(g.runs) > 1 else ''
-      tiles.append((f'{g.label}\n{which}step {step}', run.sample))
+      title = textwrap.fill(f'{which}step {step}', 48)  # long point names
+      tiles.append((f'{g.label}\n{title}', run.sample))
   if not tiles:
     return None
   cols = min(cols, len(tiles))
@@ -816,6 +886,9 @@ def write_report(
     for m in final_metrics(groups)
   ]
   paths.append(plot_samples(groups, os.path.join(out, 'samples.png')))
+  paths.append(
+    plot_accuracies(groups, os.path.join(out, 'classifier_accuracy.png'))
+  )
   loss_names = list(
     dict.fromkeys(
       r.config.get('loss')

@@ -5,6 +5,9 @@
 .npy: float32 (num, *shape), images NHWC in [-1, 1]; .png: an image grid (a
 scatter plot over the modes for toy data). EMA weights when the run keeps
 them; --step picks a checkpoint (default: newest); z ~ N(0, I) from --seed.
+A class-conditional run draws balanced labels i mod K, saved beside the
+samples as <out>_labels.npy (int32 (num,)); its grid has one row per class
+and the same z down each column.
 """
 
 import os
@@ -36,26 +39,31 @@ def main(argv):
     config, g, state = runs.restore(FLAGS.workdir, FLAGS.step)
   except (checkpoint.CheckpointError, config_lib.ConfigError) as e:
     sys.exit(f'error: {e}')
-  samples = runs.generate(
-    g,
-    runs.generator_variables(state),
-    config.model.z_dim,
-    FLAGS.num,
-    jax.random.PRNGKey(FLAGS.seed),
-  )
+  k = config.model.num_classes
+  key = jax.random.PRNGKey(FLAGS.seed)
+  variables = runs.generator_variables(state)
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   if ext == '.npy':
+    samples = runs.generate(
+      g, variables, config.model.z_dim, FLAGS.num, key, num_classes=k
+    )
     np.save(FLAGS.out, samples.astype(np.float32))
+    if k:
+      np.save(FLAGS.out[:-4] + '_labels.npy', runs.class_labels(FLAGS.num, k))
   else:
+    z, y, cols = runs.grid_inputs(key, FLAGS.num, config.model.z_dim, k)
+    samples = np.asarray(g.apply(variables, z, y, train=False))
     dataset = data.DATASETS[config.data.name]
     if dataset.kind == 'points':
       grid = writers.scatter_plot(
         samples, dataset.load(config.data), f'step {int(state.step)}'
       )
     else:
-      grid = writers.image_grid(samples)
+      grid = writers.image_grid(samples, cols)
     writers.save_png(FLAGS.out, grid)
-  print(f'wrote {FLAGS.num} samples of step {int(state.step)} to {FLAGS.out}')
+  print(
+    f'wrote {len(samples)} samples of step {int(state.step)} to {FLAGS.out}'
+  )
 
 
 if __name__ == '__main__':

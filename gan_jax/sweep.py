@@ -92,9 +92,14 @@ def point_name(overrides: dict) -> str:
   return ','.join(f'{k}={_format(v)}' for k, v in overrides.items()) or 'base'
 
 
+def is_seed(field: str) -> bool:
+  """'seed' and the other seeds of a config ('data.subset_seed')."""
+  return field.rsplit('.', 1)[-1].endswith('seed')
+
+
 def group_name(overrides: dict) -> str:
-  """The point's name without its seed: the points of a group differ in seed."""
-  return point_name({k: v for k, v in overrides.items() if k != 'seed'})
+  """The point's name without its seeds: a group's points differ in seeds."""
+  return point_name({k: v for k, v in overrides.items() if not is_seed(k)})
 
 
 def apply(

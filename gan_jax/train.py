@@ -168,9 +168,11 @@ class _Member:
     if os.path.exists(self.best_path):
       with open(self.best_path) as f:
         self.best = json.load(f)
-    self.z_fixed = jax.random.normal(
+    self.z_fixed, self.y_fixed, self.grid_cols = runs.grid_inputs(
       jax.random.fold_in(jax.random.PRNGKey(config.seed), SAMPLE_SALT),
-      (config.num_samples, config.model.z_dim),
+      config.num_samples,
+      config.model.z_dim,
+      config.model.num_classes,
     )
     self.writer = None
 
@@ -301,15 +303,15 @@ def train_models(
     mesh, config, g, d, g_tx, d_tx, num_models=k_models
   )
   sample = jax.jit(
-    lambda s, z: g.apply(runs.generator_variables(s), z, train=False)
+    lambda s, z, y: g.apply(runs.generator_variables(s), z, y, train=False)
   )
 
   def write_samples(m, s, step):
-    samples = np.asarray(sample(s, m.z_fixed))
+    samples = np.asarray(sample(s, m.z_fixed, m.y_fixed))
     if dataset.kind == 'points':
       grid = writers.scatter_plot(samples, np.asarray(source), f'step {step}')
     else:
-      grid = writers.image_grid(samples)
+      grid = writers.image_grid(samples, m.grid_cols)
     if writes:
       writers.save_png(
         os.path.join(m.workdir, 'samples', f'step_{step:06d}.png'), grid

@@ -16,6 +16,7 @@ import optax
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import data, losses, models
+from gan_jax.models import conditional
 
 AXIS = 'data'
 
@@ -75,8 +76,10 @@ def init_state(g, d, g_tx, d_tx, z_dim, shape, key, ema=False) -> TrainState:
   D is initialised on one pack (one example unless D is models.Packed).
   """
   k_g, k_d, k_rng = jax.random.split(key, 3)
-  g_vars = g.init(k_g, jnp.zeros((1, z_dim)), train=False)
-  d_vars = d.init(k_d, jnp.zeros((models.pack_size(d), *shape)), train=False)
+  m = models.pack_size(d)
+  y = jnp.zeros((m,), jnp.int32)
+  g_vars = g.init(k_g, jnp.zeros((1, z_dim)), y[:1], train=False)
+  d_vars = d.init(k_d, jnp.zeros((m, *shape)), y, train=False)
   return TrainState(
     step=jnp.zeros((), jnp.int32),
     rng=k_rng,
@@ -93,11 +96,16 @@ def init_state(g, d, g_tx, d_tx, z_dim, shape, key, ema=False) -> TrainState:
 def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   """One GAN iteration on this device's shard; call inside shard_map.
 
-  batch: {'real': (d_steps, b, *shape) in [-1, 1], 'z': (d_steps, b, z_dim)},
-    b the per-device batch. key: per-step key (dropout, penalty points).
+  batch: {'real': (d_steps, b, *shape) in [-1, 1], 'y_real': (d_steps, b)
+    its labels, 'z': (d_steps, b, z_dim), 'y_fake': (d_steps, b) labels
+    asked of G}, b the per-device batch. key: per-step key (dropout, penalty
+    points). Labels matter only to class-conditional models.
   D minimises loss.d_loss + penalty + R1, G minimises loss.g_loss, with
     penalty = w * PENALTIES[loss.penalty] (WGAN-GP, DRAGAN),
-    R1 = gamma/2 E_x ||grad_x D(x)||^2 (Mescheder et al. 2018);
+    R1 = gamma/2 E_x ||grad_x D(x)||^2 (Mescheder et al. 2018),
+    both of the critic x -> D(x, y_real); an AC-GAN D (Odena et al. 2017)
+    adds ac_weight * (CE(c(x), y_real) + CE(c(G(z, y)), y)) to D's loss and
+    ac_weight * CE(c(G(z, y)), y) to G's, c its class logits;
   then D's weights are clipped to [-c, c] if c > 0 (Arjovsky et al. 2017), and
   g_ema <- decay * g_ema + (1 - decay) * g_params if decay > 0.
   Each loss is the `lax.pmean` over `data` of the per-device losses, and
@@ -124,20 +132,30 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   g_stats = state.g_stats
   m = models.pack_size(d)
 
-  def apply_d(params, stats, x, rng):
-    logits, new = d.apply(
+  def apply_d(params, stats, x, y, rng):
+    """-> ((logits (B,), class logits (B, K) or None), new stats)."""
+    out, new = d.apply(
       {'params': params, 'batch_stats': stats},
       x,
+      y,
       train=True,
       mutable=['batch_stats'],
       rngs={'dropout': rng},
     )
-    return logits, new.get('batch_stats', stats)
+    return conditional.split(out), new.get('batch_stats', stats)
 
-  def apply_g(params, stats, z):
+  def class_loss(class_logits, y):
+    """ac_weight * mean CE (0 without an AC-GAN classifier head)."""
+    if class_logits is None:
+      return 0.0
+    ce = optax.softmax_cross_entropy_with_integer_labels(class_logits, y)
+    return config.ac_weight * jnp.mean(ce)
+
+  def apply_g(params, stats, z, y):
     fake, new = g.apply(
       {'params': params, 'batch_stats': stats},
       z,
+      y,
       train=True,
       mutable=['batch_stats'],
     )
@@ -145,22 +163,28 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
 
   for i in range(batch['z'].shape[0]):
     k_real, k_fake, k_pen = jax.random.split(jax.random.fold_in(key, i), 3)
-    real = batch['real'][i]
+    real, y_real = batch['real'][i], batch['y_real'][i]
+    y_fake = batch['y_fake'][i]
     fake, g_vjp, g_stats = jax.vjp(
-      functools.partial(apply_g, stats=g_stats, z=batch['z'][i]),
+      functools.partial(apply_g, stats=g_stats, z=batch['z'][i], y=y_fake),
       state.g_params,
       has_aux=True,
     )
 
     def d_loss_fn(params):
-      real_logits, stats = apply_d(params, d_stats, real, k_real)
-      fake_logits, stats = apply_d(params, stats, fake, k_fake)
+      (real_logits, real_cls), stats = apply_d(
+        params, d_stats, real, y_real, k_real
+      )
+      (fake_logits, fake_cls), stats = apply_d(
+        params, stats, fake, y_fake, k_fake
+      )
       total = loss.d_loss(real_logits, fake_logits)
+      total += class_loss(real_cls, y_real) + class_loss(fake_cls, y_fake)
       # Penalties see D as a per-example function of its input, a pack;
       # its statistics updates from these extra forwards are discarded.
       critic = lambda x: apply_d(  # noqa: E731
-        params, stats, models.unpack(x, m), k_pen
-      )[0]
+        params, stats, models.unpack(x, m), y_real, k_pen
+      )[0][0]
       real_in, fake_in = models.pack(real, m), models.pack(fake, m)
       if loss.penalty:
         total += losses.PENALTIES[loss.penalty](
@@ -183,9 +207,10 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   k_g = jax.random.fold_in(key, batch['z'].shape[0])
 
   def g_loss_fn(fake_images):
-    logits, stats = apply_d(d_params, d_stats, fake_images, k_g)
+    (logits, cls), stats = apply_d(d_params, d_stats, fake_images, y_fake, k_g)
     real = jax.lax.stop_gradient(real_logits) if loss.g_needs_real else None
-    return jax.lax.pmean(loss.g_loss(logits, real), AXIS), stats
+    total = loss.g_loss(logits, real) + class_loss(cls, y_fake)
+    return jax.lax.pmean(total, AXIS), stats
 
   (g_loss, d_stats), fake_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
     fake
@@ -226,8 +251,9 @@ def make_train_fn(mesh, config, g, d, g_tx, d_tx, num_models=1):
   it, each from its own rng and optimizer hyper-parameters; metrics are then
   (K, steps_per_dispatch).
 
-  source: the dataset's device array (`DATASETS[name].load`), replicated on
-  every device. Each step draws its global batch (examples and z) from
+  source: the dataset's device arrays (`DATASETS[name].load`), replicated on
+  every device. Each step draws its global batch (examples with their
+  labels, z and the labels y ~ U{0..K-1} asked of G) from
   fold_in(state.rng, state.step) and shards it along `data`; parameters stay
   replicated. The result does not depend on the number of devices (except
   through dropout and penalty points, drawn per device).
@@ -247,11 +273,15 @@ def make_train_fn(mesh, config, g, d, g_tx, d_tx, num_models=1):
     key = jax.random.fold_in(state.rng, state.step)
     k_data, k_z, k_step = jax.random.split(key, 3)
     n, b = config.d_steps, config.batch_size
-    real = jax.vmap(lambda k: dataset.sample(source, k, b))(
+    real, y_real = jax.vmap(lambda k: dataset.sample(source, k, b))(
       jax.random.split(k_data, n)
     )
     z = jax.random.normal(k_z, (n, b, config.model.z_dim))
-    return step_fn(state, {'real': real, 'z': z}, k_step)
+    y_fake = jax.random.randint(  # G's labels: y ~ U{0..K-1}
+      jax.random.fold_in(k_z, 1), (n, b), 0, dataset.num_classes
+    )
+    batch = {'real': real, 'y_real': y_real, 'z': z, 'y_fake': y_fake}
+    return step_fn(state, batch, k_step)
 
   def many(state, source):
     return jax.lax.scan(

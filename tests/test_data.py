@@ -40,7 +40,8 @@ def test_toy_mixture_statistics(name):
   assert centres.dtype == np.float32 and centres.shape == (k_modes, 2)
 
   n = 20_000
-  x = ds.sample(jax.numpy.asarray(centres), jax.random.key(0), n)
+  x, k = ds.sample(jax.numpy.asarray(centres), jax.random.key(0), n)
+  assert k.shape == (n,) and k.dtype == jax.numpy.int32
   assert x.dtype == jax.numpy.float32 and x.shape == (n, 2)
   x = np.asarray(x)
   dist = np.linalg.norm(x[:, None] - centres[None], axis=-1)  # (N, K)
@@ -59,11 +60,12 @@ def test_toy_sample_is_pure_and_jittable(name):
   ds = data.DATASETS[name]
   centres = jax.numpy.asarray(ds.load(_config(name)))
   key = jax.random.key(1)
-  x = ds.sample(centres, key, 64)
-  np.testing.assert_array_equal(x, ds.sample(centres, key, 64))
-  jitted = jax.jit(ds.sample, static_argnums=2)(centres, key, 64)
+  x, k = ds.sample(centres, key, 64)
+  np.testing.assert_array_equal(x, ds.sample(centres, key, 64)[0])
+  jitted, jitted_k = jax.jit(ds.sample, static_argnums=2)(centres, key, 64)
   np.testing.assert_allclose(jitted, x, rtol=1e-6, atol=1e-6)
-  assert not np.allclose(x, ds.sample(centres, jax.random.key(2), 64))
+  np.testing.assert_array_equal(jitted_k, k)
+  assert not np.allclose(x, ds.sample(centres, jax.random.key(2), 64)[0])
 
 
 @pytest.mark.parametrize('name', ['fashion_mnist', 'cifar10'])
@@ -83,19 +85,24 @@ def test_tfds_images_with_mock_data(name, monkeypatch):
   with tfds.testing.mock_data(
     num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE
   ):
-    images = ds.load(_config(name))
+    source = ds.load(_config(name))
+  images, labels = source['images'], source['labels']
   assert images.dtype == np.uint8 and images.shape == (12, *ds.shape)
-  x = jax.jit(ds.sample, static_argnums=2)(images, jax.random.key(0), 32)
+  assert labels.shape == (12,) and 0 <= labels.min() <= labels.max() < 10
+  x, y = jax.jit(ds.sample, static_argnums=2)(source, jax.random.key(0), 32)
   assert x.dtype == jax.numpy.float32 and x.shape == (32, *ds.shape)
+  assert set(np.asarray(y)) <= set(labels)
   assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
 
 
 def test_mnist_real_copy(mnist_dirs):
-  """All 60,000 training images, label-free; mean pixel ~ 33.3 / 255."""
+  """All 60,000 training images with labels; mean pixel ~ 33.3 / 255; a
+  1% subset has 1% of every class, the same for the same subset_seed."""
   manual_dir, data_dir = mnist_dirs
   ds = data.DATASETS['mnist']
-  images = ds.load(_config('mnist', data_dir, manual_dir))
-  assert isinstance(images, np.ndarray)
+  source = ds.load(_config('mnist', data_dir, manual_dir))
+  images, labels = source['images'], source['labels']
+  assert isinstance(images, np.ndarray) and labels.shape == (60_000,)
   assert images.dtype == np.uint8 and images.shape == (60_000, 28, 28, 1)
   assert 30.0 < images.mean() < 37.0
   # Labelled splits: the test split, and a slice of train (the Parzen
@@ -105,9 +112,21 @@ def test_mnist_real_copy(mnist_dirs):
   assert sorted(np.unique(test_labels)) == list(range(10))
   valid, _ = ds.read(_config('mnist', data_dir, manual_dir), 'train[50000:]')
   np.testing.assert_array_equal(valid, images[50_000:])
-  x = ds.sample(images, jax.random.key(0), 16)
+  x, y = ds.sample(source, jax.random.key(0), 16)
   assert x.dtype == jax.numpy.float32 and x.shape == (16, 28, 28, 1)
   assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
+  small_config = _config('mnist', data_dir, manual_dir)
+  small_config.train_fraction = 0.01
+  small = ds.load(small_config)
+  counts = np.bincount(small['labels'], minlength=10)
+  np.testing.assert_array_equal(
+    counts, np.round(0.01 * np.bincount(labels, minlength=10))
+  )
+  rows = data.stratified_subset(labels, 0.01, seed=0)
+  np.testing.assert_array_equal(images[rows], small['images'])
+  np.testing.assert_array_equal(labels[rows], small['labels'])
+  again = ds.load(small_config)['images']
+  np.testing.assert_array_equal(again, small['images'])
 
 
 def _write_sums(folder):
@@ -161,5 +180,5 @@ def test_bad_manual_dir(mnist_dirs, tmp_path):
 
   for name in original.iterdir():
     shutil.copy(name, manual)
-  images = ds.load(_config('mnist', str(data_dir), str(manual)))
+  images = ds.load(_config('mnist', str(data_dir), str(manual)))['images']
   assert images.shape == (60_000, 28, 28, 1)

@@ -2,8 +2,9 @@
 train_and_evaluate and leaves a complete run directory.
 
 Study files (get_hyper): the full and smoke configs validate; the sweep has
-the stated number of distinct points, points differing only in seed are
-adjacent, and every point applied to the config validates and equals the
+the stated number of distinct points, points differing only in seeds (seed,
+data.subset_seed) are adjacent, and every point applied to the config
+validates and equals the
 config the file gives for that point's arguments (so fields that depend on
 the loss, such as n_critic or weight clipping, change with it).
 """
@@ -15,8 +16,9 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.testing import mocking
 
-from gan_jax import config as config_lib, losses, train
+from gan_jax import config as config_lib, losses, sweep, train
 from experiments import (
+  augmentation_mnist,
   cifar10_sngan,
   goodfellow2014_mnist,
   lucic2018_mnist,
@@ -28,6 +30,7 @@ from experiments import (
 # module -> (points of the full sweep, of the smoke sweep, the point fields
 # that are also get_config arguments)
 STUDIES = {
+  'augmentation_mnist': (augmentation_mnist, 9, 2, ('seed',)),
   'goodfellow2014_mnist': (goodfellow2014_mnist, 3, 2, ('seed',)),
   'saturation': (saturation, 6, 4, ('loss', 'seed')),
   'lucic2018_mnist': (lucic2018_mnist, 24, 6, ('loss',)),
@@ -60,7 +63,7 @@ def test_study_sweep_points_are_valid_configs(study, smoke):
   assert len(points) == (n_smoke if smoke else n_full)
   assert len({json.dumps(p, sort_keys=True) for p in points}) == len(points)
   # Groups of points equal but for the seed are contiguous runs.
-  groups = [json.dumps({**p, 'seed': None}, sort_keys=True) for p in points]
+  groups = [sweep.group_name(p) for p in points]
   runs = [g for i, g in enumerate(groups) if i == 0 or g != groups[i - 1]]
   assert len(runs) == len(set(groups)), groups
   for point in points:
@@ -137,3 +140,33 @@ def test_cifar10_sngan_smoke_on_mock_data(model, tmp_path, monkeypatch):
   ):
     train.train_and_evaluate(config, str(tmp_path))
   _check_run(tmp_path, config.num_steps)
+
+
+def test_augmentation_smoke_sweep_and_report(mnist_dirs, lenet_cache, tmp_path):
+  """A conditional GAN per label fraction, its classifiers' accuracies in
+  results.json, a sample grid with a row per class, the accuracy figure."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  from gan_jax import report  # pylint: disable=g-import-not-at-top
+
+  manual_dir, data_dir = mnist_dirs
+  overrides = {
+    'data.manual_dir': manual_dir,
+    'data.data_dir': data_dir,
+    'eval.cache_dir': lenet_cache,
+  }
+  spec = f'{augmentation_mnist.__file__}:smoke'
+  out = tmp_path / 'augmentation'
+  index = sweep.run(str(out), spec, overrides)
+  assert [p['state'] for p in index['points']] == ['done', 'done']
+  for point in index['points']:
+    results = json.loads((out / point['name'] / 'results.json').read_text())
+    for key in ('real_accuracy', 'augmented_accuracy', 'cas'):
+      assert 0 <= results['metrics'][key] <= 1
+    grid = out / point['name'] / 'samples' / 'step_000020.png'
+    with Image.open(grid) as im:  # 16 samples: 10 rows of 1 (29 px each)
+      assert im.size[1] == 10 * 29 + 1
+  paths = report.main([str(out)])
+  assert any(p.endswith('classifier_accuracy.png') for p in paths)
+  table = (out / 'report' / 'results.md').read_text()
+  assert '| data.train_fraction=0.01 |' in table

@@ -62,6 +62,8 @@ def test_names_groups_and_overrides():
   point = {'loss': 'hinge', 'optim.lr': 1e-4, 'seed': 2}
   assert sweep.point_name(point) == 'loss=hinge,optim.lr=0.0001,seed=2'
   assert sweep.group_name(point) == 'loss=hinge,optim.lr=0.0001'
+  seeds = {'data.train_fraction': 0.1, 'seed': 1, 'data.subset_seed': 1}
+  assert sweep.group_name(seeds) == 'data.train_fraction=0.1'
   base = config_lib.base_config()
   base.model.d.norm = 'batch'
   c = sweep.apply(base, {'d_weight_clip': 0.05, 'loss': 'wasserstein'})

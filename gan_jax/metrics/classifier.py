@@ -74,43 +74,63 @@ def _shift(x, key, pixels=2):
   return jax.vmap(crop)(pad, dy, dx)
 
 
-def train(images, labels, recipe: Recipe, classes: int = 10):
-  """Trains LeNet on uint8 images (N, H, W, C) and int labels (N,).
+def _scaled(images):
+  """uint8 images -> float32 in [-1, 1]; float images are taken as such."""
+  if images.dtype == jnp.uint8:
+    return images.astype(jnp.float32) / 127.5 - 1.0
+  return images.astype(jnp.float32)
 
-  Batches are drawn with replacement from fold_in(PRNGKey(seed), step), so
-  the weights depend on the recipe only. Returns the parameter pytree.
+
+def train(images, labels, recipe: Recipe, classes: int = 10, extra=None):
+  """Trains LeNet on images (N, H, W, C) and int labels (N,).
+
+  Images are uint8, or float in [-1, 1] (generated ones). With `extra` =
+  (images', labels') a second set (e.g. generated data augmenting real
+  data), every batch takes half its examples from each set. Batches are
+  drawn with replacement from fold_in(PRNGKey(seed), step), so the weights
+  depend on the data and the recipe only. Returns the parameter pytree.
   """
   model = LeNet(classes)
-  images, labels = jnp.asarray(images), jnp.asarray(labels)
+  sets = [(images, labels)] + ([extra] if extra is not None else [])
+  sets = [(jnp.asarray(x), jnp.asarray(y)) for x, y in sets]
+  sizes = [recipe.batch_size // len(sets)] * len(sets)
+  sizes[0] += recipe.batch_size - sum(sizes)
   key = jax.random.PRNGKey(recipe.seed)
   params = model.init(key, jnp.zeros((1, *images.shape[1:])))['params']
   tx = optax.adam(optax.cosine_decay_schedule(recipe.lr, recipe.steps))
   opt = tx.init(params)
 
-  def step(carry, i):
+  def step(carry, i, sets):
     params, opt = carry
     k_idx, k_shift = jax.random.split(jax.random.fold_in(key, i))
-    idx = jax.random.randint(k_idx, (recipe.batch_size,), 0, len(labels))
-    x = _shift(images[idx].astype(jnp.float32) / 127.5 - 1.0, k_shift)
+    keys = [k_idx] if len(sets) == 1 else jax.random.split(k_idx, len(sets))
+    parts = [
+      (_scaled(x[idx]), y[idx])
+      for (x, y), n, k in zip(sets, sizes, keys)
+      for idx in [jax.random.randint(k, (n,), 0, len(y))]
+    ]
+    x = _shift(jnp.concatenate([p[0] for p in parts]), k_shift)
+    y = jnp.concatenate([p[1] for p in parts])
 
     def loss_fn(p):
       logits = model.apply({'params': p}, x)[1]
-      return optax.softmax_cross_entropy_with_integer_labels(
-        logits, labels[idx]
-      ).mean()
+      return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     grads = jax.grad(loss_fn)(params)
     updates, opt = tx.update(grads, opt)
     return (optax.apply_updates(params, updates), opt), None
 
   chunk = 100
+  # The data are arguments, not constants folded into the program.
   run = jax.jit(
-    lambda c, s: jax.lax.scan(step, c, s + jnp.arange(chunk))[0],
+    lambda c, s, sets: jax.lax.scan(
+      lambda c, i: step(c, i, sets), c, s + jnp.arange(chunk)
+    )[0],
     donate_argnums=0,
   )
   carry = (params, opt)
   for start in range(0, recipe.steps, chunk):
-    carry = run(carry, start)
+    carry = run(carry, start, sets)
   return jax.block_until_ready(carry[0])
 
 

@@ -2,8 +2,11 @@
 
 Every family is a pair of Linen modules built by `build(model_config, shape,
 axis_name)`:
-  generator(z: (B, z_dim), train) -> images (B, *shape) in [-1, 1]
-  discriminator(x: (B, *shape), train) -> logits (B / model_config.pack,)
+  generator(z: (B, z_dim), y: (B,), train) -> images (B, *shape) in [-1, 1]
+  discriminator(x: (B, *shape), y: (B,), train) -> logits (B / pack,)
+y are class labels, used when `model_config.num_classes` K > 0 (class-
+conditional G and D, models.conditional; the D of 'acgan' returns
+(logits, class logits (B, K))) and ignored (may be None) when K = 0.
 Linen rather than NNX because every step is a pure function of parameter
 pytrees: `apply(variables, ..., mutable=['batch_stats'])` is exactly that, and
 the same pytrees pass unchanged through shard_map, scan, vmap and Orbax.
@@ -67,7 +70,8 @@ class Packed(nn.Module):
   def setup(self):
     nn.share_scope(self, self.d)
 
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, y=None, train: bool = True):
+    del y  # packs of an unconditional D (config.validate)
     return self.d(pack(x, self.pack), train=train)
 
 
@@ -79,12 +83,17 @@ def pack_size(d) -> int:
 def build(model_config, shape, axis_name=None):
   """Returns (generator, discriminator) modules for images of `shape`.
 
-  The discriminator is `Packed` when model_config.pack > 1 (a config without
-  the field, e.g. of an older run, means 1).
+  The discriminator is `Packed` when model_config.pack > 1; both are
+  class-conditional when model_config.num_classes > 0 (a config without
+  these fields, e.g. of an older run, means 1 and 0).
   """
   g_cls, d_cls = MODELS[model_config.name]
-  d = d_cls(axis_name=axis_name, **model_config.d)
+  k = model_config.get('num_classes', 0)
+  d = d_cls(axis_name=axis_name, num_classes=k, **model_config.d)
   m = model_config.get('pack', 1)
   if m > 1:
     d = Packed(d, m)
-  return g_cls(shape=tuple(shape), axis_name=axis_name, **model_config.g), d
+  g = g_cls(
+    shape=tuple(shape), axis_name=axis_name, num_classes=k, **model_config.g
+  )
+  return g, d

@@ -11,6 +11,9 @@ norms.normalization); `spectral_norm` divides every kernel of D by its
 largest singular value (Miyato et al. 2018). `conv` picks how stride-2
 (transposed) convolutions run: 'gemm' (layers.UpConv/DownConv, fast on CPU)
 or 'xla' (nn.ConvTranspose/nn.Conv); both are the same map.
+With `num_classes` K > 0 both are class-conditional (models.conditional):
+G by its `cond` ('bn': every BN class-conditional; 'concat'), D by its
+`cond` ('projection' on the flattened last features; 'acgan').
 """
 
 import functools
@@ -18,7 +21,7 @@ import functools
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import layers, norms
+from gan_jax.models import conditional, layers, norms
 
 STAGES = {28: 2, 32: 3}  # image side -> number of stride-2 stages
 
@@ -55,37 +58,47 @@ def _down(conv, features, use_bias=True):
 
 
 class Generator(nn.Module):
-  """z (B, z_dim) -> images (B, H, W, C) in [-1, 1], H = W in {28, 32}."""
+  """z (B, z_dim), labels y (B,) -> images (B, H, W, C) in [-1, 1], H = W in
+  {28, 32}; y is ignored when num_classes = 0."""
 
   shape: tuple[int, int, int]
   width: int = 128
   conv: str = 'gemm'
+  num_classes: int = 0
+  cond: str = 'bn'
   axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, z, train: bool = True):
+  def __call__(self, z, y=None, train: bool = True):
+    conditional.check(self.cond, conditional.G_CONDS, self.num_classes)
     n = _stages(self.shape)
     s, c = self.shape[0] >> n, self.shape[2]
-    bn = functools.partial(norms.batch_norm, train, self.axis_name)
+    bn = conditional.g_norm(train, self.axis_name, self.num_classes, self.cond)
+    z = conditional.g_input(z, y, self.num_classes, self.cond)
     x = nn.Dense(s * s * (self.width << (n - 1)), use_bias=False)(z)
-    x = nn.relu(bn()(x)).reshape(z.shape[0], s, s, self.width << (n - 1))
+    x = nn.relu(bn()(x, y)).reshape(z.shape[0], s, s, self.width << (n - 1))
     for i in reversed(range(n - 1)):
-      x = nn.relu(bn()(_up(self.conv, self.width << i, use_bias=False)(x)))
+      x = _up(self.conv, self.width << i, use_bias=False)(x)
+      x = nn.relu(bn()(x, y))
     return jnp.tanh(_up(self.conv, c)(x))
 
 
 class Discriminator(nn.Module):
-  """images (B, H, W, C) -> logits (B,), H = W in {28, 32}."""
+  """images (B, H, W, C), labels y (B,) -> logits (B,), H = W in {28, 32}
+  (see conditional.d_head for K > 0)."""
 
   width: int = 64
   norm: str = 'batch'
   spectral_norm: bool = False
   power_iterations: int = 1
   conv: str = 'gemm'
+  num_classes: int = 0
+  cond: str = 'projection'
   axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, y=None, train: bool = True):
+    conditional.check(self.cond, conditional.D_CONDS, self.num_classes)
     n = _stages(x.shape[1:])
     sn = functools.partial(
       norms.spectral,
@@ -99,4 +112,10 @@ class Discriminator(nn.Module):
       conv = _down(self.conv, self.width << i, use_bias=self.norm == 'none')
       x = norms.normalization(self.norm, train, self.axis_name)(sn(conv)(x))
       x = nn.leaky_relu(x, 0.2)
-    return sn(nn.Dense(1))(x.reshape(x.shape[0], -1))[:, 0]
+    return conditional.d_head(
+      self,
+      x.reshape(x.shape[0], -1),
+      y,
+      lambda f, **kw: sn(nn.Dense(f, **kw)),
+      lambda k, f, **kw: sn(nn.Embed(k, f, **kw)),
+    )

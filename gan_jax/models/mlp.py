@@ -7,6 +7,9 @@ D: x -> [dense h, LReLU(0.2), dropout p] x n -> dense 1 logit
    dense + LReLU: unit j is max_i (x W_ji + b_ji) over k linear pieces, the
    pieces of unit j being columns j*k .. j*k+k-1 of one dense h*k layer
    (Goodfellow et al. 2014, MNIST: 240 units x 5 pieces, twice).
+With `num_classes` K > 0: G sees [z, onehot(y)] (cond 'concat', Mirza &
+Osindero 2014); D projects a class embedding on its last hidden layer
+('projection') or adds a classifier ('acgan'), see models.conditional.
 """
 
 import math
@@ -14,19 +17,24 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
+from gan_jax.models import conditional
+
 
 class Generator(nn.Module):
-  """z (B, z_dim) -> samples (B, *shape)."""
+  """z (B, z_dim), labels y (B,) -> samples (B, *shape)."""
 
   shape: tuple[int, ...]
   hidden: tuple[int, ...] = (1200, 1200)
   output: str = 'tanh'  # or 'linear'
+  num_classes: int = 0
+  cond: str = 'concat'  # the only conditioning without BatchNorm
   axis_name: str | None = None  # unused: no BatchNorm
 
   @nn.compact
-  def __call__(self, z, train: bool = True):
+  def __call__(self, z, y=None, train: bool = True):
     del train
-    x = z
+    conditional.check(self.cond, ('concat',), self.num_classes)
+    x = conditional.g_input(z, y, self.num_classes, self.cond)
     for h in self.hidden:
       x = nn.relu(nn.Dense(h)(x))
     x = nn.Dense(math.prod(self.shape))(x)
@@ -38,15 +46,19 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-  """samples (B, ...) -> logits (B,); dropout draws from the 'dropout' rng."""
+  """samples (B, ...), labels y (B,) -> logits (B,) (see
+  conditional.d_head for K > 0); dropout draws from the 'dropout' rng."""
 
   hidden: tuple[int, ...] = (240, 240)
   dropout: float = 0.0
   pieces: int = 1  # > 1: maxout over this many linear pieces per unit
+  num_classes: int = 0
+  cond: str = 'projection'
   axis_name: str | None = None  # unused: no BatchNorm
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, y=None, train: bool = True):
+    conditional.check(self.cond, conditional.D_CONDS, self.num_classes)
     if self.pieces < 1:
       raise ValueError(f'pieces must be >= 1, got {self.pieces}')
     x = x.reshape(x.shape[0], -1)
@@ -57,4 +69,4 @@ class Discriminator(nn.Module):
         x = nn.Dense(h * self.pieces)(x)
         x = jnp.max(x.reshape(x.shape[0], h, self.pieces), axis=-1)
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
-    return nn.Dense(1)(x)[:, 0]
+    return conditional.d_head(self, x, y, nn.Dense, nn.Embed)

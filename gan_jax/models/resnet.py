@@ -14,6 +14,11 @@ up is nearest-neighbour 2x upsampling, pool 2x2 average pooling; N is D's
 of a block as in Gulrajani et al. 2017. Every conv/dense kernel of D is
 spectrally normalised by default. Kernels start Glorot uniform, with gain
 sqrt(2) on the 3x3 convs of the blocks, as in the SNGAN code.
+With `num_classes` K > 0 both are class-conditional (models.conditional):
+G's block BNs are class-conditional ('bn', the final BN stays plain, as in
+Miyato & Koyama 2018) or z gets onehot(y) ('concat'); D projects the class
+embedding on the pooled features ('projection') or adds a classifier
+('acgan').
 """
 
 import functools
@@ -21,7 +26,7 @@ import functools
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import norms
+from gan_jax.models import conditional, norms
 
 # Glorot uniform with gain g has variance g^2 * 2 / (fan_in + fan_out).
 _BLOCK_INIT = nn.initializers.variance_scaling(2.0, 'fan_avg', 'uniform')
@@ -43,34 +48,42 @@ def _pool(x):
 
 
 class UpBlock(nn.Module):
-  """(B, H, W, C_in) -> (B, 2H, 2W, features)."""
+  """(B, H, W, C_in), labels (B,) -> (B, 2H, 2W, features)."""
 
   features: int
+  num_classes: int = 0
+  cond: str = 'bn'
   axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, x, train: bool):
-    bn = functools.partial(norms.batch_norm, train, self.axis_name)
-    h = _conv(self.features, 3, use_bias=False)(_up(nn.relu(bn()(x))))
-    h = _conv(self.features, 3)(nn.relu(bn()(h)))
+  def __call__(self, x, y, train: bool):
+    bn = conditional.g_norm(train, self.axis_name, self.num_classes, self.cond)
+    h = _conv(self.features, 3, use_bias=False)(_up(nn.relu(bn()(x, y))))
+    h = _conv(self.features, 3)(nn.relu(bn()(h, y)))
     return h + _conv(self.features, 1, _GLOROT)(_up(x))
 
 
 class Generator(nn.Module):
-  """z (B, z_dim) -> images (B, 32, 32, C) in [-1, 1]."""
+  """z (B, z_dim), labels y (B,) -> images (B, 32, 32, C) in [-1, 1]."""
 
   shape: tuple[int, int, int]
   width: int = 256
+  num_classes: int = 0
+  cond: str = 'bn'
   axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, z, train: bool = True):
+  def __call__(self, z, y=None, train: bool = True):
+    conditional.check(self.cond, conditional.G_CONDS, self.num_classes)
     if self.shape[:2] != (32, 32):
       raise ValueError(f'the ResNet G makes 32x32 images, not {self.shape}')
+    z = conditional.g_input(z, y, self.num_classes, self.cond)
     x = nn.Dense(4 * 4 * self.width, kernel_init=_GLOROT)(z)
     x = x.reshape(z.shape[0], 4, 4, self.width)
     for _ in range(3):
-      x = UpBlock(self.width, self.axis_name)(x, train)
+      x = UpBlock(self.width, self.num_classes, self.cond, self.axis_name)(
+        x, y, train
+      )
     x = nn.relu(norms.batch_norm(train, self.axis_name)(x))
     return jnp.tanh(_conv(self.shape[2], 3, _GLOROT)(x))
 
@@ -127,16 +140,20 @@ class ResBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-  """images (B, H, W, C) -> logits (B,); H, W multiples of 4 (32 for CIFAR)."""
+  """images (B, H, W, C), labels y (B,) -> logits (B,); H, W multiples of 4
+  (32 for CIFAR); see conditional.d_head for K > 0."""
 
   width: int = 128
   norm: str = 'none'
   spectral_norm: bool = True
   power_iterations: int = 1
+  num_classes: int = 0
+  cond: str = 'projection'
   axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, y=None, train: bool = True):
+    conditional.check(self.cond, conditional.D_CONDS, self.num_classes)
     sn_fields = {
       'spectral_norm': self.spectral_norm,
       'power_iterations': self.power_iterations,
@@ -152,10 +169,16 @@ class Discriminator(nn.Module):
     x = block(down=True)(x, train)
     x = block()(block()(x, train), train)
     x = jnp.sum(nn.relu(x), axis=(1, 2))
-    dense = norms.spectral(
-      nn.Dense(1, kernel_init=_GLOROT),
-      self.spectral_norm,
-      train,
-      self.power_iterations,
+    sn = functools.partial(
+      norms.spectral,
+      enabled=self.spectral_norm,
+      train=train,
+      n_steps=self.power_iterations,
     )
-    return dense(x)[:, 0]
+    return conditional.d_head(
+      self,
+      x,
+      y,
+      lambda f, **kw: sn(nn.Dense(f, kernel_init=_GLOROT, **kw)),
+      lambda k, f, **kw: sn(nn.Embed(k, f, embedding_init=_GLOROT, **kw)),
+    )
