@@ -4,7 +4,7 @@
   training data (other examples than the 10% subset the baseline classifier
   sees) equals the real-data baseline within 2 points of accuracy; on
   uniform noise with random labels it is near chance (< 20%, chance 10%),
-  while the baseline stays above 90% (a 200-step recipe).
+  while the baseline stays above 90% (a 150-step recipe).
 - augment: real data plus correctly labelled real "generated" data is no
   worse than real data alone (within 1 point); real data plus mislabelled
   "generated" data (label y + 1) costs over 10 points.
@@ -32,7 +32,7 @@ def _config(mnist_dirs, lenet_cache, metrics):
   c.eval.metrics = metrics
   c.eval.num_samples = N
   c.eval.best_metric = ''
-  c.eval.cas_steps = 200
+  c.eval.cas_steps = 150
   config_lib.validate(c)
   return c
 
