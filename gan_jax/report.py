@@ -674,6 +674,18 @@ def plot_eval(groups, metric, path):
   return plot_curves(groups, [('evals', metric, metric)], path, markers=True)
 
 
+def _final(run: Run, metric: str) -> float | None:
+  """The run's final `metric` (results.json) when it is a finite number."""
+  v = (run.results or {}).get('metrics', {}).get(metric)
+  ok = isinstance(v, (int, float)) and math.isfinite(v)
+  return float(v) if ok else None
+
+
+def _finals(g: Group, metric: str) -> list[float]:
+  """Finite final values of `metric` over the group's runs."""
+  return [v for r in g.runs if (v := _final(r, metric)) is not None]
+
+
 def plot_final(groups: list[Group], metric: str, path: str) -> str | None:
   """Final `metric` (results.json) of every run: one column per value of
   the runs' `loss` (all their other settings and seeds pooled, the spread
@@ -682,8 +694,8 @@ def plot_final(groups: list[Group], metric: str, path: str) -> str | None:
   by = {}
   for g in groups:
     for r in g.runs:
-      value = (r.results or {}).get('metrics', {}).get(metric)
-      if isinstance(value, (int, float)) and math.isfinite(value):
+      value = _final(r, metric)
+      if value is not None:
         by.setdefault(str(r.config.get('loss', g.label)), []).append(value)
   if not by:
     return None
@@ -705,14 +717,6 @@ ACCURACIES = (
   ('augmented_accuracy', 'real + generated'),
   ('cas', 'generated only (CAS)'),
 )
-
-
-def _finals(g: Group, metric: str) -> list[float]:
-  """Finite final values of `metric` over the group's runs."""
-  values = [(r.results or {}).get('metrics', {}).get(metric) for r in g.runs]
-  return [
-    float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)
-  ]
 
 
 def plot_accuracies(groups: list[Group], path: str) -> str | None:

@@ -146,11 +146,12 @@ def apply_fn(classes: int = 10):
 
 
 def accuracy(params, images, labels, classes: int = 10, batch=1000) -> float:
-  """Top-1 accuracy on uint8 images (N, H, W, C) and labels (N,)."""
+  """Top-1 accuracy on images (N, H, W, C), uint8 or float in [-1, 1], and
+  labels (N,)."""
   fn = apply_fn(classes)
   correct = 0
   for i in range(0, len(labels), batch):
-    x = jnp.asarray(images[i : i + batch], jnp.float32) / 127.5 - 1.0
+    x = _scaled(jnp.asarray(images[i : i + batch]))
     correct += int((fn(params, x)[1].argmax(-1) == labels[i : i + batch]).sum())
   return correct / len(labels)
 
