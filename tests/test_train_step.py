@@ -72,8 +72,11 @@ def test_one_and_four_devices_agree(model, d_steps, cond):
   assert int(state1.step) == int(state4.step) == 3
   for a, b in zip(jax.tree.leaves(state1), jax.tree.leaves(state4)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  # Metrics are reductions whose order the device count changes: the
+  # conditional DCGAN's g_grad_norm (through 4-example BatchNorm shards)
+  # differs by 1-2e-5 relative between 1 and 4 devices.
   for k in metrics1:
-    np.testing.assert_allclose(metrics1[k], metrics4[k], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(metrics1[k], metrics4[k], rtol=1e-4, atol=1e-5)
   # The step moved the parameters: the comparison is not of two inits.
   init = jax.tree.leaves(
     ts.init_state(
