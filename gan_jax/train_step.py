@@ -122,7 +122,10 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   over packs; penalties and R1 act on D's input space, the packs: their
   points are packs (WGAN-GP interpolates a real and a fake pack with one
   eps) and their norms those of the gradient with respect to a whole pack.
-  Returns (new state, metrics averaged over devices).
+  Returns (new state, metrics averaged over devices); with an AC-GAN D the
+  metrics add the top-1 accuracy of its classifier (last D step, before its
+  update) on the real batch (ac_real_accuracy) and on G's samples against
+  the labels asked of G (ac_fake_accuracy).
   """
   loss = losses.get(config.loss)
   weight = config.penalty_weight
@@ -193,11 +196,12 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
       if config.r1_gamma > 0:
         total += losses.r1_penalty(critic, real_in, config.r1_gamma)
       total = jax.lax.pmean(total, AXIS)
-      return total, (stats, real_logits, fake_logits)
+      return total, (stats, real_logits, fake_logits, real_cls, fake_cls)
 
-    (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
-      d_loss_fn, has_aux=True
-    )(d_params)
+    (d_loss, aux), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+      d_params
+    )
+    d_stats, real_logits, fake_logits, real_cls, fake_cls = aux
     updates, d_opt = d_tx.update(d_grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, updates)
     if config.d_weight_clip > 0:
@@ -230,6 +234,13 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
     'd_grad_norm': optax.tree.norm(d_grads),
     'g_grad_norm': optax.tree.norm(g_grads),
   }
+  if real_cls is not None:  # AC-GAN: top-1 accuracy of D's classifier
+
+    def accuracy(class_logits, y):
+      return jax.lax.pmean(jnp.mean(jnp.argmax(class_logits, -1) == y), AXIS)
+
+    metrics['ac_real_accuracy'] = accuracy(real_cls, y_real)
+    metrics['ac_fake_accuracy'] = accuracy(fake_cls, y_fake)
   new_state = state.replace(
     step=state.step + 1,
     g_params=g_params,

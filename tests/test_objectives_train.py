@@ -152,6 +152,29 @@ def test_objective_trains_architecture(arch, loss):
       assert np.all(np.isfinite(leaf)), n_devices
 
 
+def test_acgan_logs_classifier_accuracy():
+  """D's classifier learns the ring's 8 separated modes: its logged accuracy
+  on real points starts near chance (1/8) and ends near 1, and G's samples
+  come to be classified as the labels asked of G. Other Ds log neither."""
+  config = _config(
+    'mlp_ring_acgan',
+    'non_saturating',
+    steps_per_dispatch=200,
+    batch_size=64,
+    log_every=200,
+    sample_every=200,
+    checkpoint_every=200,
+  )
+  config.optim.lr = 3e-3
+  _, metrics = _train(config, 1, _source(config))
+  real, fake = metrics['ac_real_accuracy'], metrics['ac_fake_accuracy']
+  assert real.shape == fake.shape == (200,)
+  assert real[0] < 0.5 and real[-1] > 0.95, real[[0, -1]]
+  assert fake[-1] > 0.9, fake[[0, -1]]
+  _, metrics = _train(_config('mlp_ring', 'non_saturating'), 1, _source(config))
+  assert not any(k.startswith('ac_') for k in metrics)
+
+
 def test_weight_clipping_bounds_every_d_weight():
   c = 0.01
   config = _config('dcgan_28', 'wasserstein')
