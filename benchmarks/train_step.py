@@ -1,7 +1,7 @@
 """MNIST DCGAN train step: gan_jax against a PyTorch eager reference.
 
   python benchmarks/train_step.py [--batches 64,128] [--steps-per-dispatch 10]
-      [--repeats 7] [--max-background 0.25]
+      [--repeats 7] [--max-background 0.25] [--dtype float32|bfloat16]
   python -m benchmarks.train_step ...
 
 Prints the machine (processor, cores, JAX backend and device kind), then for
@@ -17,10 +17,13 @@ the two alternate, and a round whose runs saw other processes use more than
 3 x `--repeats` rounds; the line says how many were dropped. Then the FLOPs
 of one gan_jax iteration from XLA's cost analysis of the compiled train
 function, an analytic count of its matrix products by layer, the achieved
-FLOP/s and its ratio to a measured float32 matmul (jnp.dot of n x n under
-jit, the better of n = 1024 and 2048, median of repeats).
-Both run in float32 on synthetic uint8 images scaled to [-1, 1]. Without
-torch (`pip install -e '.[bench]'`) only the gan_jax numbers print.
+FLOP/s and its ratio to a measured matmul of the same dtype (jnp.dot of
+n x n under jit, the better of n = 1024 and 2048, median of repeats).
+On a GPU backend PyTorch runs on CUDA when its build has it.
+Both run on synthetic uint8 images scaled to [-1, 1], in float32, or with
+`--dtype bfloat16` in mixed precision (gan_jax: config.compute_dtype;
+PyTorch: torch.autocast; the matmul reference then multiplies bfloat16).
+Without torch (`pip install -e '.[bench]'`) only the gan_jax numbers print.
 """
 
 import argparse
@@ -53,10 +56,11 @@ def describe(values, fmt='.1f'):
 # ---- gan_jax -----------------------------------------------------------------
 
 
-def jax_setup(batch, steps):
+def jax_setup(batch, steps, dtype='float32'):
   """(train_fn, state, images) for the MNIST DCGAN config at `batch`."""
   config = mnist_dcgan.get_config()
   config.batch_size, config.steps_per_dispatch = batch, steps
+  config.compute_dtype = dtype
   mesh = jax.make_mesh(
     (jax.device_count(),), (ts.AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
   )
@@ -80,8 +84,8 @@ def cost_flops(fn, *args):
 class JaxRunner:
   """Runs `steps` gan_jax iterations per call, compiled and warmed up."""
 
-  def __init__(self, batch, steps):
-    self.fn, self.state, self.images = jax_setup(batch, steps)
+  def __init__(self, batch, steps, dtype):
+    self.fn, self.state, self.images = jax_setup(batch, steps, dtype)
     for _ in range(2):
       self()
 
@@ -117,10 +121,10 @@ def gemm_flops_per_image():
   return {k: 2 * v * n for (k, v), n in zip(forward.items(), times)}
 
 
-def matmul_flops(n, repeats=10):
-  """Median float32 FLOP/s of jnp.dot of two n x n matrices under jit."""
-  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-  b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
+def matmul_flops(n, dtype, repeats=10):
+  """Median FLOP/s of jnp.dot of two n x n `dtype` matrices under jit."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), dtype)
+  b = jax.random.normal(jax.random.PRNGKey(1), (n, n), dtype)
   dot = jax.jit(jnp.dot)
   jax.block_until_ready(dot(a, b))
   times = [
@@ -133,20 +137,27 @@ def matmul_flops(n, repeats=10):
 
 
 class TorchRunner:
-  """The same GAN iteration in PyTorch eager mode (NCHW, float32).
+  """The same GAN iteration in PyTorch eager mode (NCHW, float32 parameters;
+  forwards under torch.autocast for bfloat16).
 
   Initialisers are PyTorch's defaults (speed does not depend on them). D's
   parameters are frozen during the G step, so, as in gan_jax, the G step
   computes no D weight gradients.
   """
 
-  def __init__(self, batch, steps):
+  def __init__(self, batch, steps, dtype):
     import torch  # pylint: disable=g-import-not-at-top
     from torch import nn  # pylint: disable=g-import-not-at-top
 
     model = mnist_dcgan.get_config().model
     width_g, width_d, z_dim = model.g.width, model.d.width, model.z_dim
     self.torch, self.batch, self.steps, self.z_dim = torch, batch, steps, z_dim
+    # On a GPU backend, PyTorch runs on CUDA too when it can.
+    gpu = jax.default_backend() == 'gpu' and torch.cuda.is_available()
+    self.device = dev = 'cuda' if gpu else 'cpu'
+    self.autocast = lambda: torch.autocast(
+      dev, dtype=torch.bfloat16, enabled=dtype == 'bfloat16'
+    )
     torch.manual_seed(0)
     g0 = width_g * 2
     # BatchNorm: PyTorch momentum 0.1 == Flax momentum 0.9; eps 1e-5 in both.
@@ -170,36 +181,44 @@ class TorchRunner:
       nn.Flatten(),
       nn.Linear(49 * 2 * width_d, 1),
     )
+    self.g, self.d = self.g.to(dev), self.d.to(dev)
     adam = {'lr': 2e-4, 'betas': (0.5, 0.999)}
     self.g_opt = torch.optim.Adam(self.g.parameters(), **adam)
     self.d_opt = torch.optim.Adam(self.d.parameters(), **adam)
     self.bce = nn.BCEWithLogitsLoss()
-    self.ones = torch.ones(batch)
-    self.zeros = torch.zeros(batch)
+    self.ones = torch.ones(batch, device=dev)
+    self.zeros = torch.zeros(batch, device=dev)
     self.images = torch.from_numpy(
       np.random.default_rng(0).integers(
         0, 256, (NUM_IMAGES, 1, 28, 28), np.uint8
       )
-    )
+    ).to(dev)
     for _ in range(2):
       self()
 
   def step(self):
     torch = self.torch
-    idx = torch.randint(0, self.images.shape[0], (self.batch,))
+    idx = torch.randint(
+      0, self.images.shape[0], (self.batch,), device=self.device
+    )
     real = self.images[idx].float() / 127.5 - 1.0
-    fake = self.g(torch.randn(self.batch, self.z_dim))
+    with self.autocast():
+      fake = self.g(torch.randn(self.batch, self.z_dim, device=self.device))
     # D step: D(real) and D(fake) as two batches (two BatchNorm batches).
     self.d_opt.zero_grad(set_to_none=True)
-    d_loss = self.bce(self.d(real)[:, 0], self.ones) + self.bce(
-      self.d(fake.detach())[:, 0], self.zeros
+    with self.autocast():
+      real_logits, fake_logits = self.d(real), self.d(fake.detach())
+    d_loss = self.bce(real_logits[:, 0].float(), self.ones) + self.bce(
+      fake_logits[:, 0].float(), self.zeros
     )
     d_loss.backward()
     self.d_opt.step()
     # G step: non-saturating loss through the updated D.
     self.d.requires_grad_(False)
     self.g_opt.zero_grad(set_to_none=True)
-    g_loss = self.bce(self.d(fake)[:, 0], self.ones)
+    with self.autocast():
+      logits = self.d(fake)
+    g_loss = self.bce(logits[:, 0].float(), self.ones)
     g_loss.backward()
     self.g_opt.step()
     self.d.requires_grad_(True)
@@ -228,6 +247,9 @@ def main():
   parser.add_argument('--steps-per-dispatch', type=int, default=10)
   parser.add_argument('--repeats', type=int, default=7)
   parser.add_argument('--max-background', type=float, default=0.25)
+  parser.add_argument(
+    '--dtype', choices=('float32', 'bfloat16'), default='float32'
+  )
   args = parser.parse_args()
   batches = [int(b) for b in args.batches.split(',')]
   steps = args.steps_per_dispatch
@@ -247,20 +269,22 @@ def main():
   else:
     torch.set_num_threads(cores)
     print(
-      f'torch {torch.__version__}, eager, NCHW float32, '
+      f'torch {torch.__version__} on '
+      f'{"cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"}'
+      ', eager, NCHW, '
       f'torch.set_num_threads(os.cpu_count()) -> {torch.get_num_threads()} '
       'threads'
     )
   print(
-    f'images/s: median (min, max) of {args.repeats} runs of {steps} '
-    'iterations each, after a warm-up'
+    f'{args.dtype}; images/s: median (min, max) of {args.repeats} runs of '
+    f'{steps} iterations each, after a warm-up'
   )
 
   last = None
   for batch in batches:
-    runners = {'gan_jax': JaxRunner(batch, steps)}
+    runners = {'gan_jax': JaxRunner(batch, steps, args.dtype)}
     if torch is not None:
-      runners['pytorch'] = TorchRunner(batch, steps)
+      runners['pytorch'] = TorchRunner(batch, steps, args.dtype)
     times, loads, dropped = measure(runners, args.repeats, args.max_background)
     if not loads:
       print(
@@ -294,7 +318,7 @@ def main():
     return
   # ---- FLOPs of the last batch size's gan_jax iteration.
   batch, runner, rate = last
-  fn1, state1, images = jax_setup(batch, 1)
+  fn1, state1, images = jax_setup(batch, 1, args.dtype)
   flops = cost_flops(fn1, state1, images)
   flops_n = cost_flops(runner.fn, runner.state, runner.images)
   print(
@@ -319,11 +343,11 @@ def main():
       "XLA's count is below the matrix products alone (a loop inside the "
       'step counts once): FLOP/s below use the analytic count'
     )
-  peaks = {n: matmul_flops(n) for n in (1024, 2048)}
+  peaks = {n: matmul_flops(n, jnp.dtype(args.dtype)) for n in (1024, 2048)}
   peak = max(peaks.values())
   achieved = per_image * rate
   print(
-    'float32 jnp.dot: '
+    f'{args.dtype} jnp.dot: '
     + ', '.join(f'{n}x{n} {p / 1e9:.1f}' for n, p in peaks.items())
     + ' GFLOP/s'
   )

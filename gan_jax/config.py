@@ -84,6 +84,10 @@ def base_config() -> ml_collections.ConfigDict:
   # minimises on real and fake and G on fake (Odena et al. 2017: 1).
   c.ac_weight = 1.0
   c.steps_per_dispatch = 10  # iterations per compiled call (lax.scan)
+  # dtype of the train step's activations and matrix products: 'float32', or
+  # 'bfloat16' (mixed precision: parameters, optimizer state, BatchNorm
+  # statistics and losses stay float32; sampling and evaluation use float32).
+  c.compute_dtype = 'float32'
   # K > 1: K models with seeds seed..seed+K-1 in one vmapped program, each
   # written to <workdir>/model_<i> as if it had run alone.
   c.num_models = 1
@@ -198,6 +202,9 @@ def _check_model(model_config, shape) -> None:
     ) from e
 
 
+COMPUTE_DTYPES = ('float32', 'bfloat16')
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks names and sizes before any work starts; raises ConfigError."""
   # Imported here: registries import JAX/Flax, config files should not.
@@ -207,6 +214,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   check_name('model', config.model.name, models.MODELS)
   check_name('dataset', config.data.name, data.DATASETS)
   _check_pack(config)
+  check_name(
+    'compute_dtype', config.get('compute_dtype', 'float32'), COMPUTE_DTYPES
+  )
   _check_conditional(config, data.DATASETS[config.data.name])
   _check_model(config.model, data.DATASETS[config.data.name].shape)
   for key in (

@@ -93,6 +93,22 @@ def init_state(g, d, g_tx, d_tx, z_dim, shape, key, ema=False) -> TrainState:
   )
 
 
+def _casts(compute_dtype: str):
+  """(low, full): pytree casts of floating leaves to `compute_dtype` and back
+  to float32; identities for float32."""
+  if compute_dtype == 'float32':
+    return (lambda t: t), (lambda t: t)
+
+  def cast(dtype):
+    def leaf(x):
+      floating = jnp.issubdtype(jnp.result_type(x), jnp.floating)
+      return x.astype(dtype) if floating else x
+
+    return lambda tree: jax.tree.map(leaf, tree)
+
+  return cast(jnp.dtype(compute_dtype)), cast(jnp.float32)
+
+
 def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   """One GAN iteration on this device's shard; call inside shard_map.
 
@@ -114,6 +130,10 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   all-reduce (average) of the per-device gradients of replicated parameters.
   (An explicit pmean of per-device gradients would count them twice under
   shard_map's replication checking, which already sums them.)
+  With config.compute_dtype 'bfloat16', G and D run on bfloat16 copies of
+  their parameters and inputs (flax computes in its inputs' dtype; BatchNorm
+  statistics in float32) and their outputs are cast back to float32, so the
+  losses, gradients, optimizer and statistics are float32.
   The generator forward of the last D step is reused for the G update
   through `jax.vjp`: G's parameters have not changed in between, so the
   gradient is the same as a fresh forward.
@@ -134,18 +154,19 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
   d_params, d_stats, d_opt = state.d_params, state.d_stats, state.d_opt
   g_stats = state.g_stats
   m = models.pack_size(d)
+  low, full = _casts(config.get('compute_dtype', 'float32'))
 
   def apply_d(params, stats, x, y, rng):
     """-> ((logits (B,), class logits (B, K) or None), new stats)."""
     out, new = d.apply(
-      {'params': params, 'batch_stats': stats},
-      x,
+      {'params': low(params), 'batch_stats': stats},
+      low(x),
       y,
       train=True,
       mutable=['batch_stats'],
       rngs={'dropout': rng},
     )
-    return conditional.split(out), new.get('batch_stats', stats)
+    return conditional.split(full(out)), new.get('batch_stats', stats)
 
   def class_loss(class_logits, y):
     """ac_weight * mean CE (0 without an AC-GAN classifier head)."""
@@ -156,13 +177,13 @@ def train_step(state: TrainState, batch, key, *, g, d, g_tx, d_tx, config):
 
   def apply_g(params, stats, z, y):
     fake, new = g.apply(
-      {'params': params, 'batch_stats': stats},
-      z,
+      {'params': low(params), 'batch_stats': stats},
+      low(z),
       y,
       train=True,
       mutable=['batch_stats'],
     )
-    return fake, new.get('batch_stats', stats)
+    return full(fake), new.get('batch_stats', stats)
 
   for i in range(batch['z'].shape[0]):
     k_real, k_fake, k_pen = jax.random.split(jax.random.fold_in(key, i), 3)

@@ -23,7 +23,12 @@ def test_parse_arg_types_and_flags():
 
 @pytest.mark.parametrize(
   'field, kind',
-  [('loss', 'loss'), ('model.name', 'model'), ('data.name', 'dataset')],
+  [
+    ('loss', 'loss'),
+    ('model.name', 'model'),
+    ('data.name', 'dataset'),
+    ('compute_dtype', 'compute_dtype'),
+  ],
 )
 def test_unknown_name_lists_valid_names(field, kind):
   c = mnist_dcgan.get_config('smoke')
