@@ -8,6 +8,8 @@ differs; the same holds for class-conditional models, whose labels are
 sharded with their examples. Plain SGD is used: Adam's update is invariant to the gradient's
 scale and would hide a wrong average, and it turns float noise in near-zero
 gradients into lr-sized steps. Tolerance: 1e-5 absolute and relative.
+Also: compute_dtype='bfloat16' keeps a float32 state, and a vmapped pair of
+DCGANs on 4 devices equals each model trained alone.
 """
 
 import jax
