@@ -216,6 +216,10 @@ class Evaluator:
       self.protocol['fd_sqrt'] = stats.SQRT_METHOD
     if 'kid' in self.names:
       self.protocol['kid'] = 'cubic kernel, 100 subsets of 1000'
+    if 'modes' in self.names:
+      self.protocol['modes'] = (
+        f'high quality: within 3 std ({dataset.std}) of the nearest mode'
+      )
     if any(n in LABEL_METRICS for n in self.names):
       from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
 

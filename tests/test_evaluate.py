@@ -94,6 +94,9 @@ def test_mode_coverage_of_true_and_collapsed_samples():
   c.eval.num_samples = 1000
   ev = evaluate.Evaluator(c)
   ring = data.DATASETS['ring']
+  assert ev.protocol['modes'] == (
+    f'high quality: within 3 std ({ring.std}) of the nearest mode'
+  )
   centres = np.asarray(ring.centres, np.float32)
   true = np.asarray(ring.sample(centres, jax.random.PRNGKey(5), 1000)[0])
   good = ev(true)
