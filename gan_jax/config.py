@@ -184,18 +184,15 @@ def _check_conditional(config, dataset) -> None:
 def _check_model(model_config, shape) -> None:
   """Builds G and D abstractly: unknown fields or values fail here."""
   import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
   from gan_jax import models  # pylint: disable=g-import-not-at-top
 
   try:
     g, d = models.build(model_config, shape)
     key = jax.random.PRNGKey(0)
-    z = jnp.zeros((1, model_config.z_dim))
-    y = jnp.zeros((models.pack_size(d),), jnp.int32)
-    jax.eval_shape(lambda: g.init(key, z, y[:1], train=False))
-    x = jnp.zeros((models.pack_size(d), *shape))
-    jax.eval_shape(lambda: d.init(key, x, y, train=False))
+    jax.eval_shape(
+      lambda: models.init_variables(g, d, model_config.z_dim, shape, key, key)
+    )
   except (TypeError, ValueError) as e:
     raise ConfigError(
       f'config.model ({model_config.name}) does not fit: {e}'

@@ -76,10 +76,7 @@ def init_state(g, d, g_tx, d_tx, z_dim, shape, key, ema=False) -> TrainState:
   D is initialised on one pack (one example unless D is models.Packed).
   """
   k_g, k_d, k_rng = jax.random.split(key, 3)
-  m = models.pack_size(d)
-  y = jnp.zeros((m,), jnp.int32)
-  g_vars = g.init(k_g, jnp.zeros((1, z_dim)), y[:1], train=False)
-  d_vars = d.init(k_d, jnp.zeros((m, *shape)), y, train=False)
+  g_vars, d_vars = models.init_variables(g, d, z_dim, shape, k_g, k_d)
   return TrainState(
     step=jnp.zeros((), jnp.int32),
     rng=k_rng,

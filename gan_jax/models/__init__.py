@@ -97,3 +97,13 @@ def build(model_config, shape, axis_name=None):
     shape=tuple(shape), axis_name=axis_name, num_classes=k, **model_config.g
   )
   return g, d
+
+
+def init_variables(g, d, z_dim: int, shape, g_key, d_key):
+  """(G's variables, D's variables) initialised on zero inputs: G on one
+  z (1, z_dim), D on one pack (pack_size(d), *shape), labels 0."""
+  m = pack_size(d)
+  y = jnp.zeros((m,), jnp.int32)
+  g_vars = g.init(g_key, jnp.zeros((1, z_dim)), y[:1], train=False)
+  d_vars = d.init(d_key, jnp.zeros((m, *shape)), y, train=False)
+  return g_vars, d_vars

@@ -57,13 +57,8 @@ class ClassBatchNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x, y):
-    x = nn.BatchNorm(
-      use_running_average=not self.train,
-      momentum=0.9,
-      epsilon=1e-5,
-      use_scale=False,
-      use_bias=False,
-      axis_name=self.axis_name if self.train else None,
+    x = norms.batch_norm(
+      self.train, self.axis_name, use_scale=False, use_bias=False
     )(x)
     c = x.shape[-1]
     gamma = nn.Embed(

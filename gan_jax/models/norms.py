@@ -18,13 +18,15 @@ import flax.linen as nn
 NORMS = ('batch', 'layer', 'none')
 
 
-def batch_norm(train, axis_name):
-  """BatchNorm (momentum 0.9, eps 1e-5); batch statistics when `train`."""
+def batch_norm(train, axis_name, **kwargs):
+  """BatchNorm (momentum 0.9, eps 1e-5); batch statistics when `train`;
+  `kwargs` go to nn.BatchNorm (e.g. use_scale=False)."""
   return nn.BatchNorm(
     use_running_average=not train,
     momentum=0.9,
     epsilon=1e-5,
     axis_name=axis_name if train else None,
+    **kwargs,
   )
 
 

@@ -169,12 +169,7 @@ class Discriminator(nn.Module):
     x = block(down=True)(x, train)
     x = block()(block()(x, train), train)
     x = jnp.sum(nn.relu(x), axis=(1, 2))
-    sn = functools.partial(
-      norms.spectral,
-      enabled=self.spectral_norm,
-      train=train,
-      n_steps=self.power_iterations,
-    )
+    sn = _spectral(self, train)
     return conditional.d_head(
       self,
       x,
