@@ -34,9 +34,9 @@ labels are few (Antoniou et al. 2017 argue they do).
 
 Budget: G width 64, D width 32 (half of mnist_dcgan's), batch 64, 3,000
 generator updates, LeNets of 1,000 steps (batch 128) for the accuracies.
-On 2 idle CPU cores the 9 points took 28 min 10 s, about 3 min a point, of
-which the final evaluation (three LeNets, FD, KID, precision/recall) is
-about 55 s.
+On 2 idle CPU cores the 9 points took 19 min 55 s, about 2 min 13 s a
+point, of which the final evaluation (three LeNets, FD, KID,
+precision/recall) is about 40 s.
 Smoke: the mnist_dcgan smoke model, 20 steps, 200 samples, 50-step LeNets,
 fractions 1% and 100% with one seed; seconds a point.
 """

@@ -40,11 +40,9 @@ consistently better than NS GAN.
 
 Budget: G width 32 and D width 16 (not 128 and 64), batch 64, 600
 generator updates per run (d_steps 5 for the WGANs), evaluation at the end
-only. Measured at 800 updates and lr 1e-3 on 2 CPU cores shared with
-another training job, one run per objective took MM 51 s, NS 48 s, LSGAN
-51 s, WGAN 97 s, WGAN GP 123 s, DRAGAN 58 s (about 30 s of each is start-up,
-compilation and the evaluation); at 600 updates that is about 6.3 minutes
-per (lr, seed) and 25 minutes for the 24 runs, less on idle cores. Lucic et
+only. On 2 idle CPU cores a run (compilation, 600 updates, evaluation)
+takes 13-16 s for MM, NS and LSGAN, 16-17 s for DRAGAN, 26-29 s for WGAN
+and 34-35 s for WGAN GP; the 24 runs took 8 min 42 s. Lucic et
 al. trained each of ~100 hyperparameter settings per objective for 20
 epochs (~19,000 updates at batch 64) on GPUs; these runs are
 early-training snapshots, so the ranking says which objective learns

@@ -27,9 +27,8 @@ computed every 500 steps and at the end.
 
 Budget: G width 64 and D width 32 (half of mnist_dcgan's 128 and 64),
 batch 64 rather than 128, mnist_dcgan's 3,000 generator updates, evaluated
-every 500 steps. One point took 4 min 4 s on 2 CPU cores shared with another
-job (~22 steps/s; ~30 steps/s alone; evaluations 8-16 s each), so the
-6 runs take about 20-25 minutes. Radford et al. trained their full-width
+every 500 steps. On 2 idle CPU cores one point takes about 2 min 12 s
+(~41 steps/s; evaluations ~8.6 s each) and the 6 runs 13 min 29 s. Radford et al. trained their full-width
 DCGAN for several epochs at batch 128 on a GPU; the collapse under minimax
 happens within the first few hundred steps, so these runs show it, but
 their final FDs are far from converged DCGAN numbers.
