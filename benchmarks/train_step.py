@@ -152,9 +152,7 @@ class TorchRunner:
     model = mnist_dcgan.get_config().model
     width_g, width_d, z_dim = model.g.width, model.d.width, model.z_dim
     self.torch, self.batch, self.steps, self.z_dim = torch, batch, steps, z_dim
-    # On a GPU backend, PyTorch runs on CUDA too when it can.
-    gpu = jax.default_backend() == 'gpu' and torch.cuda.is_available()
-    self.device = dev = 'cuda' if gpu else 'cpu'
+    self.device = dev = torch_device(torch)
     self.autocast = lambda: torch.autocast(
       dev, dtype=torch.bfloat16, enabled=dtype == 'bfloat16'
     )
@@ -230,6 +228,12 @@ class TorchRunner:
     d_loss.item(), g_loss.item()
 
 
+def torch_device(torch):
+  """'cuda' on a GPU backend when PyTorch has CUDA, else 'cpu'."""
+  gpu = jax.default_backend() == 'gpu' and torch.cuda.is_available()
+  return 'cuda' if gpu else 'cpu'
+
+
 def import_torch():
   try:
     import torch  # pylint: disable=g-import-not-at-top
@@ -269,9 +273,7 @@ def main():
   else:
     torch.set_num_threads(cores)
     print(
-      f'torch {torch.__version__} on '
-      f'{"cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"}'
-      ', eager, NCHW, '
+      f'torch {torch.__version__} on {torch_device(torch)}, eager, NCHW, '
       f'torch.set_num_threads(os.cpu_count()) -> {torch.get_num_threads()} '
       'threads'
     )
