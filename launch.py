@@ -10,7 +10,11 @@ or --distributed to let `jax.distributed` detect them (SLURM, TPU, ...).
 import sys
 
 from absl import app, flags, logging
+import jax
 from ml_collections import config_flags
+
+from gan_jax import sweep, train
+from gan_jax.errors import Error
 
 config_flags.DEFINE_config_file(
   'config', None, 'Experiment config file.', lock_config=True
@@ -47,9 +51,6 @@ def main(argv):
   del argv
   if not FLAGS['verbosity'].present:  # Orbax logs every save at INFO
     logging.set_verbosity(logging.WARNING)
-  import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import checkpoint, config as config_lib, data, sweep, train  # pylint: disable=g-import-not-at-top
-
   if FLAGS.distributed or FLAGS.coordinator_address:
     # Cross-process collectives on CPU hosts (no effect on GPU/TPU).
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
@@ -83,13 +84,7 @@ def main(argv):
       FLAGS.workdir,
       allow_config_change=FLAGS.allow_config_change,
     )
-  except (
-    checkpoint.CheckpointError,
-    config_lib.ConfigError,
-    data.DataError,
-    train.Interrupted,
-    train.TrainingDiverged,
-  ) as e:
+  except Error as e:
     sys.exit(f'error: {e}')
 
 

@@ -10,7 +10,7 @@ import time
 
 import jax
 
-from gan_jax import data, models, train_step as ts
+from gan_jax import data, models, train_state, train_step as ts
 from experiments import mnist_dcgan
 
 
@@ -22,14 +22,14 @@ def images_per_sec(conv: str, batch: int, steps: int) -> float:
     (jax.device_count(),), (ts.AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
   )
   g, d = models.build(config.model, (28, 28, 1), axis_name=ts.AXIS)
-  g_tx, d_tx = ts.make_optimizers(config.optim)
-  state = ts.init_state(
-    g, d, g_tx, d_tx, 100, (28, 28, 1), jax.random.PRNGKey(0)
+  g_tx, d_tx = train_state.make_optimizers(config.optim)
+  state = train_state.init_state(
+    train_state.GAN(g, d, g_tx, d_tx), 100, (28, 28, 1), jax.random.PRNGKey(0)
   )
   images = jax.tree.map(
     jax.numpy.asarray, data.random_images(1024, (28, 28, 1))
   )
-  fn = ts.make_train_fn(mesh, config, g, d, g_tx, d_tx)
+  fn = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx))
   state, _ = jax.block_until_ready(fn(state, images))  # compile, warm up
   t = time.perf_counter()
   for _ in range(3):

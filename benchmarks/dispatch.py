@@ -31,7 +31,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
 
 from experiments import toy_ring  # noqa: E402
 from benchmarks.load import measure  # noqa: E402
-from gan_jax import data, models, train_step as ts  # noqa: E402
+from gan_jax import data, models, train_state, train_step as ts  # noqa: E402
 
 
 class Runner:
@@ -54,15 +54,15 @@ class Runner:
     dataset = data.DATASETS[config.data.name]
     self.source = jax.device_put(dataset.load(config.data), replicated)
     g, d = models.build(config.model, dataset.shape, axis_name=ts.AXIS)
-    g_tx, d_tx = ts.make_optimizers(config.optim)
+    g_tx, d_tx = train_state.make_optimizers(config.optim)
     init = jax.jit(
-      lambda k: ts.init_state(
-        g, d, g_tx, d_tx, config.model.z_dim, dataset.shape, k
+      lambda k: train_state.init_state(
+        train_state.GAN(g, d, g_tx, d_tx), config.model.z_dim, dataset.shape, k
       ),
       out_shardings=replicated,
     )
     self.state = init(jax.random.PRNGKey(config.seed))
-    self.fn = ts.make_train_fn(mesh, config, g, d, g_tx, d_tx)
+    self.fn = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx))
     self.dispatches = steps // spd
     for _ in range(2):  # compile, warm up
       self()

@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 
 from experiments import mnist_dcgan  # noqa: E402
 from benchmarks.load import measure, timed  # noqa: E402
-from gan_jax import data, models, train_step as ts  # noqa: E402
+from gan_jax import data, models, train_state, train_step as ts  # noqa: E402
 
 SHAPE = (28, 28, 1)
 NUM_IMAGES = 10_000  # synthetic uint8 "training set" both sample from
@@ -65,12 +65,12 @@ def jax_setup(batch, steps, dtype='float32'):
     (jax.device_count(),), (ts.AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
   )
   g, d = models.build(config.model, SHAPE, axis_name=ts.AXIS)
-  g_tx, d_tx = ts.make_optimizers(config.optim)
-  state = ts.init_state(
-    g, d, g_tx, d_tx, config.model.z_dim, SHAPE, jax.random.PRNGKey(0)
+  g_tx, d_tx = train_state.make_optimizers(config.optim)
+  state = train_state.init_state(
+    train_state.GAN(g, d, g_tx, d_tx), config.model.z_dim, SHAPE, jax.random.PRNGKey(0)
   )
   images = jax.tree.map(jnp.asarray, data.random_images(NUM_IMAGES, SHAPE))
-  return ts.make_train_fn(mesh, config, g, d, g_tx, d_tx), state, images
+  return ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx)), state, images
 
 
 def cost_flops(fn, *args):

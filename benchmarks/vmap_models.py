@@ -16,7 +16,7 @@ import jax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from experiments import mnist_dcgan, toy_ring
-from gan_jax import data, models, train_step as ts
+from gan_jax import data, train_state, train_step as ts
 
 
 def _setup(config):
@@ -26,15 +26,12 @@ def _setup(config):
     axis_types=(jax.sharding.AxisType.Auto,),
   )
   dataset = data.DATASETS[config.data.name]
-  g, d = models.build(config.model, dataset.shape, axis_name=ts.AXIS)
-  g_tx, d_tx = ts.make_optimizers(config.optim)
+  gan = train_state.build(config, dataset.shape, axis_name=ts.AXIS)
   # Inputs carry the sharding the train function returns (replicated on the
   # mesh), as in gan_jax/train.py; otherwise the second call recompiles.
   replicated = NamedSharding(mesh, P())
   init = jax.jit(
-    lambda k: ts.init_state(
-      g, d, g_tx, d_tx, config.model.z_dim, dataset.shape, k
-    ),
+    lambda k: train_state.init_state(gan, config.model.z_dim, dataset.shape, k),
     out_shardings=replicated,
   )
   if dataset.kind == 'points':
@@ -42,7 +39,7 @@ def _setup(config):
   else:
     source = data.random_images(1024, dataset.shape)
   source = jax.device_put(source, replicated)
-  return mesh, (g, d, g_tx, d_tx), init, source
+  return mesh, gan, init, source
 
 
 def _rate(fn, states, source, dispatches, steps):
@@ -58,12 +55,12 @@ def _rate(fn, states, source, dispatches, steps):
 
 
 def measure(name, config, k, dispatches):
-  mesh, nets, init, source = _setup(config)
+  mesh, gan, init, source = _setup(config)
   steps = config.steps_per_dispatch
   keys = jax.random.split(jax.random.PRNGKey(0), k)
-  solo = ts.make_train_fn(mesh, config, *nets)
+  solo = ts.make_train_fn(mesh, config, gan)
   seq = _rate(solo, [init(key) for key in keys], source, dispatches, steps) * k
-  vmapped = ts.make_train_fn(mesh, config, *nets, num_models=k)
+  vmapped = ts.make_train_fn(mesh, config, gan, num_models=k)
   stacked = jax.vmap(init)(keys)
   vm = _rate(vmapped, [stacked], source, dispatches, steps) * k
   print(

@@ -11,6 +11,7 @@ n_critic 5, batch 64, spectral normalisation in D.
 import ml_collections
 
 from gan_jax import config as config_lib
+from gan_jax import losses
 
 
 def get_config(arg=None):
@@ -37,7 +38,7 @@ def get_config(arg=None):
   c.eval.every = 5000
   c.eval.metrics = 'fd,kid,pr,dc,is'
   c.eval.feature_net = 'inception'
-  config_lib.apply_loss_defaults(c)
+  losses.apply_defaults(c)
 
   if arg.smoke:
     c.model.g.width = c.model.d.width = 8

@@ -47,6 +47,7 @@ Smoke: tiny MLPs, 20 steps, 200 samples, the 300-step LeNet; seconds a point.
 import ml_collections
 
 from gan_jax import config as config_lib
+from gan_jax import losses
 from gan_jax import hyper
 
 NUM_SEEDS = 3
@@ -78,7 +79,7 @@ def get_config(arg=None):
   c.eval.metrics = 'parzen,fd'
   c.eval.num_samples = 10_000
   c.eval.best_metric = 'parzen_ll'
-  config_lib.apply_loss_defaults(c)
+  losses.apply_defaults(c)
 
   if arg.smoke:
     c.model.g.hidden = (32,)

@@ -22,7 +22,7 @@ fields their own papers pair them with (GANS below):
   WGAN GP wasserstein_gp  Gulrajani et al. 2017: n_critic 5, lambda 10
   DRAGAN  dragan          Kodali et al. 2017: lambda 10
 The gradient penalties need a per-example critic, so WGAN GP and DRAGAN use
-layer norm in D where the others use BatchNorm (config.apply_loss_defaults,
+layer norm in D where the others use BatchNorm (losses.apply_defaults,
 after Gulrajani et al. 2017); otherwise every objective has the same
 networks, the MNIST DCGAN of experiments/mnist_dcgan.py (Radford et al.
 2016), and the same Adam (b1 0.5, b2 0.999) and batch 64 (as Lucic et al.).
@@ -52,12 +52,13 @@ LeNet, one lr and one seed per objective; seconds a point.
 """
 
 from gan_jax import config as config_lib
+from gan_jax import losses
 from gan_jax import hyper
 from experiments import mnist_dcgan
 
 # Lucic et al. name -> (gan_jax loss, discriminator updates per G update).
 # Weight clipping (WGAN) and D's norm (WGAN GP, DRAGAN) come from
-# config.apply_loss_defaults; penalty weights are the losses' own (10).
+# losses.apply_defaults; penalty weights are the losses' own (10).
 GANS = {
   'MM GAN': ('minimax', 1),
   'NS GAN': ('non_saturating', 1),

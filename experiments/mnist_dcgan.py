@@ -9,6 +9,7 @@ minute on 2 CPU cores).
 import ml_collections
 
 from gan_jax import config as config_lib
+from gan_jax import losses
 
 
 def get_config(arg=None):
@@ -20,7 +21,7 @@ def get_config(arg=None):
   c.model.d = ml_collections.ConfigDict(
     {'width': 64, 'conv': 'gemm', 'norm': 'batch'}
   )
-  config_lib.apply_loss_defaults(c)
+  losses.apply_defaults(c)
 
   if arg.smoke:
     c.model.g.width, c.model.d.width = 16, 8

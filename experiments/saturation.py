@@ -5,6 +5,9 @@
   python launch.py --config=experiments/saturation.py:smoke \\
       --workdir=runs/saturation_smoke --sweep
   python -m gan_jax.report runs/saturation
+  python -m experiments.saturation docs/results/saturation/generator_losses.png
+The last writes the figure of each loss's G loss and its gradient in the
+logit against D(G(z)) (write_generator_losses; JAX, no training).
 One point alone: --config=experiments/saturation.py:loss=minimax,seed=1
 without --sweep. Where TFDS cannot download MNIST, add
 --config.data.manual_dir=<folder of the four original .gz files>.
@@ -36,8 +39,14 @@ Smoke: the mnist_dcgan smoke model, 20 steps logged every 10, FD and KID of
 200 samples on the 300-step LeNet, 2 seeds per loss; seconds a point.
 """
 
+import os
+import sys
+
+import numpy as np
+
 from gan_jax import config as config_lib
-from gan_jax import hyper
+from gan_jax import hyper, losses
+from gan_jax.report import figures
 from experiments import mnist_dcgan
 
 LOSSES = ('minimax', 'non_saturating')
@@ -75,3 +84,25 @@ def get_hyper(arg=None):
   return hyper.product(
     [hyper.sweep('loss', LOSSES), hyper.sweep('seed', range(seeds))]
   )
+
+
+def write_generator_losses(path, names=LOSSES):
+  """Writes to `path` (PNG) each loss's G loss of one example and its
+  gradient in the logit against D(G(z)); returns `path`, or None when no
+  name is a loss. Names with the same G loss share a curve."""
+  by_fn = {}
+  for name in names:
+    if name in losses.LOSSES:
+      loss = losses.LOSSES[name]
+      by_fn.setdefault((loss.g_loss, loss.g_needs_real), []).append(name)
+  d = np.linspace(1e-3, 1 - 1e-3, 999)
+  curves = []
+  for (_, needs_real), group in by_fn.items():
+    label = ', '.join(group) + (' (real logit 0)' if needs_real else '')
+    curves.append((label, d, *losses.generator_loss_curves(group[0], d)))
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  return figures.plot_generator_losses(curves, path)
+
+
+if __name__ == '__main__':
+  print(write_generator_losses(sys.argv[1]))

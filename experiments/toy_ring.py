@@ -9,6 +9,7 @@ std 0.01 / 25 on {-4,-2,0,2,4}^2, std 0.05; Lin et al. 2018), smoke.
 import ml_collections
 
 from gan_jax import config as config_lib
+from gan_jax import losses
 
 
 def get_config(arg=None):
@@ -38,7 +39,7 @@ def get_config(arg=None):
   c.eval.feature_net = 'raw'
   c.eval.num_samples = 2500
   c.eval.best_metric = 'reverse_kl'
-  config_lib.apply_loss_defaults(c)
+  losses.apply_defaults(c)
 
   if arg.smoke:
     c.model.g.hidden = c.model.d.hidden = (32, 32)

@@ -7,9 +7,8 @@ import time
 import jax
 import orbax.checkpoint as ocp
 
-
-class CheckpointError(RuntimeError):
-  """No usable checkpoint where one was expected."""
+from gan_jax import data, rundir, train_state
+from gan_jax.errors import CheckpointError
 
 
 def manager(directory: str, every: int, keep: int | None):
@@ -23,19 +22,10 @@ def manager(directory: str, every: int, keep: int | None):
 
 
 def committed_steps(directory: str) -> list[int]:
-  """Steps saved completely in `directory` (read from disk; no manager).
-
-  Orbax marks a finished step directory with `commit_success.txt`; a step
-  directory without it is an interrupted save.
-  """
+  """Steps saved completely in `directory` (read from disk; no manager)."""
   if not os.path.isdir(directory):
     return []
-  return sorted(
-    int(name)
-    for name in os.listdir(directory)
-    if name.isdigit()
-    and os.path.exists(os.path.join(directory, name, 'commit_success.txt'))
-  )
+  return sorted(ocp.path.step.checkpoint_steps(directory))
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state, force=False) -> None:
@@ -97,7 +87,7 @@ def restore_latest(mngr: ocp.CheckpointManager, target):
       continue
     if skipped and jax.process_index() == 0:
       aside = os.path.join(
-        os.path.dirname(mngr.directory), 'corrupt_checkpoints'
+        os.path.dirname(mngr.directory), rundir.CORRUPT_CHECKPOINTS
       )
       os.makedirs(aside, exist_ok=True)
       for bad in skipped:
@@ -113,3 +103,40 @@ def restore_latest(mngr: ocp.CheckpointManager, target):
       'Move that folder away to start the run from scratch.'
     )
   return None
+
+
+def restore_run(workdir: str, step: int | None = None):
+  """(config, GAN, TrainState) of the run in `workdir` at `step` (newest),
+  on one device, for sampling and evaluation.
+
+  Raises CheckpointError naming the steps there are when `step` has none.
+  """
+  config = rundir.load_config(workdir)
+  shape = data.DATASETS[config.data.name].shape
+  gan = train_state.build(config, shape)
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  abstract = jax.eval_shape(
+    lambda: train_state.init_state(
+      gan,
+      config.model.z_dim,
+      shape,
+      jax.random.PRNGKey(0),
+      config.ema_decay > 0,
+    )
+  )
+  abstract = jax.tree.map(
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract
+  )
+  mngr = manager(os.path.join(workdir, rundir.CHECKPOINTS), 1, None)
+  try:
+    if step is None:
+      state = restore_latest(mngr, abstract)
+      if state is None:
+        raise CheckpointError(
+          f'no checkpoint in {mngr.directory}: train the run first.'
+        )
+    else:
+      state = restore_step(mngr, abstract, step)
+  finally:
+    mngr.close()
+  return config, gan, state

@@ -1,11 +1,15 @@
-"""Config helpers: `key=value` argument parsing and read-time validation."""
+"""The config: its fields and defaults, `key=value` arguments, saved copies.
+
+Pure ml_collections (no JAX): config files and the report import it. The
+read-time checks are in gan_jax/validate.py.
+"""
+
+import json
 
 import ml_collections
 from ml_collections import config_dict
 
-
-class ConfigError(ValueError):
-  """A config that cannot run; the message says what to change."""
+from gan_jax.errors import ConfigError
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -103,7 +107,7 @@ def base_config() -> ml_collections.ConfigDict:
   # kept in best_checkpoint/.
   c.eval = ml_collections.ConfigDict()
   c.eval.every = 1000
-  c.eval.metrics = 'fd,kid,pr,dc,is'  # names in gan_jax.evaluate.METRICS
+  c.eval.metrics = 'fd,kid,pr,dc,is'  # names in gan_jax.metrics.METRICS
   c.eval.num_samples = 10_000
   c.eval.best_metric = 'fd'
   c.eval.feature_net = 'lenet'  # 'lenet', 'inception' or 'raw'
@@ -115,135 +119,65 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def apply_loss_defaults(c: ml_collections.ConfigDict) -> None:
-  """Sets the training options an objective's paper pairs it with.
-
-  Gradient penalties (WGAN-GP, DRAGAN) need a per-example critic, so a D that
-  has a `norm` field gets layer norm (Gulrajani et al. 2017); the original
-  WGAN clips D's weights to [-0.01, 0.01] (Arjovsky et al. 2017).
-  """
-  from gan_jax import losses  # pylint: disable=g-import-not-at-top
-
-  if c.loss not in losses.LOSSES:
-    return  # validate() reports it with the valid names
-  if losses.LOSSES[c.loss].penalty and c.model.d.get('norm') == 'batch':
-    c.model.d.norm = 'layer'
-  if c.loss == 'wasserstein':
-    c.d_weight_clip = 0.01
+def _tuples(value):
+  """JSON lists back to the tuples the config held."""
+  if isinstance(value, dict):
+    return {k: _tuples(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return tuple(_tuples(v) for v in value)
+  return value
 
 
-def check_name(kind: str, name: str, valid) -> None:
-  """Raises ConfigError listing the valid names when `name` is not one."""
-  if name not in valid:
-    raise ConfigError(
-      f'unknown {kind} {name!r}; valid: {", ".join(sorted(valid))}'
-    )
+def _merge(base: ml_collections.ConfigDict, saved: dict) -> None:
+  """Writes `saved` over `base`; fields a newer version added keep defaults."""
+  for key, value in saved.items():
+    if isinstance(value, dict) and isinstance(
+      base.get(key), ml_collections.ConfigDict
+    ):
+      _merge(base[key], value)
+    else:
+      base[key] = value
 
 
-def _check_pack(config) -> None:
-  """model.pack >= 1 divides the per-device batch (D packs per device)."""
-  import jax  # pylint: disable=g-import-not-at-top
-
-  m = config.model.pack
-  if not isinstance(m, int) or m < 1:
-    raise ConfigError(f'config.model.pack must be an integer >= 1, got {m!r}')
-  n_dev = jax.device_count()
-  if m > 1 and config.batch_size % (n_dev * m):
-    raise ConfigError(
-      f'config.batch_size={config.batch_size} over {n_dev} device(s) does '
-      f'not split into packs of config.model.pack={m} on every device; use '
-      f'a batch_size that is a multiple of {n_dev * m}.'
-    )
+def from_saved(saved: dict) -> ml_collections.ConfigDict:
+  """A run's config from its config.json contents, over today's defaults."""
+  config = base_config()
+  with config.ignore_type():
+    _merge(config, _tuples(saved))
+  return config
 
 
-def _check_conditional(config, dataset) -> None:
-  """model.num_classes is 0 or the dataset's; a usable training subset."""
-  k, name = config.model.num_classes, config.data.name
-  if k not in (0, dataset.num_classes):
-    raise ConfigError(
-      f'config.model.num_classes={k}: {name} has {dataset.num_classes} '
-      f'classes; set it to {dataset.num_classes} (class-conditional) or 0.'
-    )
-  if k and config.model.pack > 1:
-    raise ConfigError(
-      'PacGAN packs (config.model.pack > 1) mix labels: use them with an '
-      'unconditional model (config.model.num_classes=0).'
-    )
-  if config.ac_weight < 0:
-    raise ConfigError(f'config.ac_weight must be >= 0, got {config.ac_weight}')
-  f = config.data.train_fraction
-  if not 0 < f <= 1:
-    raise ConfigError(f'config.data.train_fraction must be in (0, 1], got {f}')
-  if f < 1 and dataset.kind != 'image':
-    raise ConfigError(
-      f'config.data.train_fraction subsets image datasets; {name} is drawn '
-      'afresh at every step: leave it at 1.'
-    )
+def to_dict(config: ml_collections.ConfigDict) -> dict:
+  """The config as the plain JSON dict that config.json holds."""
+  return json.loads(config.to_json_best_effort())
 
 
-def _check_model(model_config, shape) -> None:
-  """Builds G and D abstractly: unknown fields or values fail here."""
-  import jax  # pylint: disable=g-import-not-at-top
-
-  from gan_jax import models  # pylint: disable=g-import-not-at-top
-
-  try:
-    g, d = models.build(model_config, shape)
-    key = jax.random.PRNGKey(0)
-    jax.eval_shape(
-      lambda: models.init_variables(g, d, model_config.z_dim, shape, key, key)
-    )
-  except (TypeError, ValueError) as e:
-    raise ConfigError(
-      f'config.model ({model_config.name}) does not fit: {e}'
-    ) from e
+def flatten(config: dict, prefix: str = '') -> dict:
+  """{'optim': {'lr': x}} -> {'optim.lr': x}."""
+  out = {}
+  for key, value in config.items():
+    if isinstance(value, dict):
+      out |= flatten(value, f'{prefix}{key}.')
+    else:
+      out[prefix + key] = value
+  return out
 
 
-COMPUTE_DTYPES = ('float32', 'bfloat16')
+def differing(dicts: list[dict]) -> list[str]:
+  """Keys (first-seen order) whose values are not the same in all dicts."""
+  keys = list(dict.fromkeys(k for d in dicts for k in d))
+  return [
+    k
+    for k in keys
+    if len({json.dumps(d.get(k), sort_keys=True) for d in dicts}) > 1
+  ]
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
-  """Checks names and sizes before any work starts; raises ConfigError."""
-  # Imported here: registries import JAX/Flax, config files should not.
-  from gan_jax import data, evaluate, losses, models  # pylint: disable=g-import-not-at-top
+def changes(old: dict, new: dict) -> list[str]:
+  """Dotted names of the fields that differ between two config dicts."""
+  return sorted(differing([flatten(old), flatten(new)]))
 
-  check_name('loss', config.loss, losses.LOSSES)
-  check_name('model', config.model.name, models.MODELS)
-  check_name('dataset', config.data.name, data.DATASETS)
-  _check_pack(config)
-  check_name(
-    'compute_dtype', config.get('compute_dtype', 'float32'), COMPUTE_DTYPES
-  )
-  _check_conditional(config, data.DATASETS[config.data.name])
-  _check_model(config.model, data.DATASETS[config.data.name].shape)
-  for key in (
-    'batch_size',
-    'num_models',
-    'num_steps',
-    'd_steps',
-    'steps_per_dispatch',
-    'log_every',
-    'sample_every',
-    'checkpoint_every',
-  ):
-    if config[key] < 1:
-      raise ConfigError(f'config.{key} must be >= 1, got {config[key]}')
-  for key in ('r1_gamma', 'd_weight_clip', 'ema_decay'):
-    if config[key] < 0:
-      raise ConfigError(f'config.{key} must be >= 0, got {config[key]}')
-  if config.ema_decay >= 1:
-    raise ConfigError(f'config.ema_decay must be < 1, got {config.ema_decay}')
-  evaluate.check(config)
-  penalised = losses.LOSSES[config.loss].penalty or config.r1_gamma > 0
-  if penalised and config.model.d.get('norm') == 'batch':
-    raise ConfigError(
-      f'loss {config.loss!r} / r1_gamma penalise per-example input gradients, '
-      'which BatchNorm in D mixes across the batch: set '
-      "--config.model.d.norm=layer (Gulrajani et al. 2017) or 'none'."
-    )
-  for key in ('log_every', 'sample_every', 'checkpoint_every', 'num_steps'):
-    if config[key] % config.steps_per_dispatch:
-      raise ConfigError(
-        f'config.{key}={config[key]} must be a multiple of '
-        f'config.steps_per_dispatch={config.steps_per_dispatch}'
-      )
+
+def is_seed(field: str) -> bool:
+  """'seed' and the other seeds of a config ('data.subset_seed')."""
+  return field.rsplit('.', 1)[-1].endswith('seed')

@@ -26,9 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-class DataError(RuntimeError):
-  """Dataset files missing or unreadable; the message says where they go."""
+from gan_jax.errors import DataError
 
 
 def _local_url_infos(builder_cls, manual_dir):

@@ -37,129 +37,20 @@ import os
 import sys
 import time
 
+from absl import app, flags, logging
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import config as config_lib, data
+from gan_jax import batching, checkpoint, data, metrics, rundir, sampling
+from gan_jax import train_state, validate
+from gan_jax.errors import Error
+from gan_jax.metrics import classifier, inception, manifold, modes, parzen
+from gan_jax.metrics import stats
 
-METRICS = {
-  'fd': ('fd',),
-  'kid': ('kid', 'kid_std'),
-  'pr': ('precision', 'recall'),
-  'dc': ('density', 'coverage'),
-  'is': ('is', 'is_std'),
-  'parzen': ('parzen_ll', 'parzen_se', 'parzen_sigma'),
-  'modes': ('modes', 'high_quality', 'reverse_kl'),
-  'cas': ('cas', 'real_accuracy'),
-  'augment': ('augmented_accuracy', 'real_accuracy'),
-}
-LABEL_METRICS = ('cas', 'augment')  # need labelled samples
-FEATURE_METRICS = ('fd', 'kid', 'pr', 'dc', 'is')
-LOWER_IS_BETTER = ('fd', 'kid', 'reverse_kl')
-HIGHER_IS_BETTER = (
-  'precision',
-  'recall',
-  'density',
-  'coverage',
-  'is',
-  'parzen_ll',
-  'modes',
-  'high_quality',
-  'cas',
-  'real_accuracy',
-  'augmented_accuracy',
-)
-FEATURE_NETS = ('lenet', 'inception', 'raw')
 PARZEN_VALID = 'train[50000:60000]'  # Goodfellow et al. 2014
 PARZEN_SIGMAS = np.logspace(-1, 0, 10)
 REFERENCE_SEED = 7654321  # toy reference draws, the same for every run
 EVAL_SALT = 2345671  # evaluation noise: fold_in(PRNGKey(config.seed), salt)
-
-
-def metric_names(eval_config) -> list[str]:
-  """config.eval.metrics ('fd,kid') as a list; '' is no metric."""
-  return [m.strip() for m in eval_config.metrics.split(',') if m.strip()]
-
-
-def check(config) -> None:
-  """Raises ConfigError for eval settings that cannot run on this dataset."""
-  ev = config.eval
-  dataset = data.DATASETS[config.data.name]
-  names = metric_names(ev)
-  for name in names:
-    config_lib.check_name('metric', name, METRICS)
-  config_lib.check_name('feature_net', ev.feature_net, FEATURE_NETS)
-  if 'modes' in names and dataset.kind != 'points':
-    raise config_lib.ConfigError(
-      f"metric 'modes' counts mixture modes; {config.data.name} is not a "
-      'toy mixture: drop it from config.eval.metrics.'
-    )
-  if any(n in FEATURE_METRICS for n in names):
-    if dataset.kind == 'points' and ev.feature_net != 'raw':
-      raise config_lib.ConfigError(
-        "toy data has no feature network: set config.eval.feature_net='raw'."
-      )
-    if ev.feature_net == 'lenet' and dataset.shape != (28, 28, 1):
-      raise config_lib.ConfigError(
-        f'the lenet feature network is for 28x28x1 images, not '
-        f"{config.data.name}: set config.eval.feature_net='inception'."
-      )
-    if ev.feature_net == 'inception':  # a missing file fails before any work
-      from gan_jax.metrics import inception  # pylint: disable=g-import-not-at-top
-
-      inception.check_path(ev.inception_path)
-    if 'is' in names and ev.feature_net == 'raw':
-      raise config_lib.ConfigError(
-        "metric 'is' needs a classifier: set config.eval.feature_net to "
-        "'lenet' or 'inception', or drop 'is'."
-      )
-  labelled = [n for n in names if n in LABEL_METRICS]
-  if labelled and (not config.model.num_classes or dataset.kind != 'image'):
-    raise config_lib.ConfigError(
-      f'metric(s) {", ".join(labelled)} train a classifier on generated '
-      'images by class: they need an image dataset and a class-conditional '
-      'model (config.model.num_classes > 0); drop them otherwise.'
-    )
-  if labelled and ev.cas_steps < 1:
-    raise config_lib.ConfigError(
-      f'config.eval.cas_steps must be >= 1, got {ev.cas_steps}'
-    )
-  scalars = [s for n in names for s in METRICS[n]]
-  if names and ev.best_metric and ev.best_metric not in scalars:
-    raise config_lib.ConfigError(
-      f'config.eval.best_metric={ev.best_metric!r} is not computed by '
-      f'config.eval.metrics={ev.metrics!r}; choose one of '
-      f'{", ".join(s for s in scalars if s in LOWER_IS_BETTER + HIGHER_IS_BETTER)}'
-      " or '' for no best checkpoint."
-    )
-  if ev.num_samples < 10:
-    raise config_lib.ConfigError(
-      f'config.eval.num_samples must be >= 10, got {ev.num_samples}'
-    )
-  if ev.every < 0 or (ev.every and ev.every % config.steps_per_dispatch):
-    raise config_lib.ConfigError(
-      f'config.eval.every={ev.every} must be 0 (only at the end) or a '
-      f'multiple of config.steps_per_dispatch={config.steps_per_dispatch}'
-    )
-
-
-def is_better(metric: str, value: float, best: float | None) -> bool:
-  """Whether `value` of scalar `metric` beats `best` (None: nothing yet)."""
-  if best is None:
-    return True
-  return value < best if metric in LOWER_IS_BETTER else value > best
-
-
-def _batched(fn, x: np.ndarray, batch: int):
-  """fn over row blocks of x, the last padded to `batch`; numpy outputs."""
-  outs = []
-  for i in range(0, len(x), batch):
-    xb = x[i : i + batch]
-    pad = ((0, batch - len(xb)),) + ((0, 0),) * (x.ndim - 1)
-    res = fn(jnp.asarray(np.pad(xb, pad)))
-    outs.append(jax.tree.map(lambda a, n=len(xb): np.asarray(a)[:n], res))
-  return jax.tree.map(lambda *a: np.concatenate(a), *outs)
 
 
 class Evaluator:
@@ -172,10 +63,8 @@ class Evaluator:
   """
 
   def __init__(self, config):
-    from gan_jax.metrics import stats  # pylint: disable=g-import-not-at-top
-
     ev = config.eval
-    self.names = metric_names(ev)
+    self.names = metrics.names(ev)
     self.batch = ev.batch_size
     self.dataset = dataset = data.DATASETS[config.data.name]
     self.protocol = {'num_samples': ev.num_samples, 'metrics': self.names}
@@ -206,7 +95,7 @@ class Evaluator:
         f'sigma from logspace(-1, 0, 10) on {valid} ({len(parzen_valid)}), '
         f'log-likelihood of {len(parzen_test)} test points'
       )
-    if any(n in FEATURE_METRICS for n in self.names):
+    if any(n in metrics.FEATURE_METRICS for n in self.names):
       self.features = self._feature_fn(config)
       ref_feat, ref_probs = self.features(self.reference)
       self.ref_features = ref_feat
@@ -220,9 +109,7 @@ class Evaluator:
       self.protocol['modes'] = (
         f'high quality: within 3 std ({dataset.std}) of the nearest mode'
       )
-    if any(n in LABEL_METRICS for n in self.names):
-      from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
-
+    if any(n in metrics.LABEL_METRICS for n in self.names):
       self.recipe = classifier.Recipe(seed=config.seed, steps=ev.cas_steps)
       self.real_train = dataset.load(config.data)
       self.test = dataset.read(config.data, 'test')
@@ -241,16 +128,12 @@ class Evaluator:
       self.protocol['feature_net'] = 'raw data vectors'
       return lambda x: (x.reshape(len(x), -1), None)
     if ev.feature_net == 'inception':
-      from gan_jax.metrics import inception  # pylint: disable=g-import-not-at-top
-
       params = inception.load_params(ev.inception_path)
       self.protocol['feature_net'] = (
         f'FID Inception-v3 pool3 ({os.path.basename(ev.inception_path)})'
       )
       fn = jax.jit(lambda x: inception.features(params, x))
     else:
-      from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
-
       recipe = classifier.Recipe(steps=ev.classifier_steps)
       params, info = classifier.load_or_train(
         self.dataset, config.data, recipe, ev.cache_dir
@@ -261,25 +144,21 @@ class Evaluator:
       )
       apply = classifier.apply_fn()
       fn = jax.jit(lambda x: apply(params, x))
-    return lambda x: _batched(fn, x, self.batch)
+    return lambda x: batching.batched(fn, (x,), self.batch)
 
   def _classifier_accuracy(self, images, labels, extra=None) -> float:
     """Test accuracy of self.recipe's LeNet trained on (images, labels)."""
-    from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
-
     k = self.dataset.num_classes
     params = classifier.train(images, labels, self.recipe, k, extra)
     return classifier.accuracy(params, *self.test, k)
 
   def __call__(self, samples: np.ndarray, labels=None) -> dict[str, float]:
     """Metrics of samples (N, *shape); labels (N,) for cas and augment."""
-    from gan_jax.metrics import manifold, modes, parzen, stats  # pylint: disable=g-import-not-at-top
-
-    if labels is None and any(n in LABEL_METRICS for n in self.names):
+    if labels is None and any(n in metrics.LABEL_METRICS for n in self.names):
       raise ValueError('cas and augment need the labels of the samples')
 
     out = {}
-    if any(n in FEATURE_METRICS for n in self.names):
+    if any(n in metrics.FEATURE_METRICS for n in self.names):
       feats, probs = self.features(samples)
     for name in self.names:
       if name == 'fd':
@@ -309,7 +188,7 @@ class Evaluator:
         )
       elif name == 'modes':
         out.update(modes.mode_coverage(samples, self.centres, self.dataset.std))
-      elif name in LABEL_METRICS:
+      elif name in metrics.LABEL_METRICS:
         real = self.real_train['images'], self.real_train['labels']
         if self.real_accuracy is None:
           self.real_accuracy = self._classifier_accuracy(*real)
@@ -335,25 +214,23 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
   numbers along a run differ by the generator only. Returns {'step',
   'metrics', 'protocol', 'seconds'}.
   """
-  from gan_jax import runs  # pylint: disable=g-import-not-at-top
-
   t0 = time.perf_counter()
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_SALT)
-  samples = runs.generate(
+  samples = sampling.generate(
     g,
-    runs.generator_variables(state),
+    train_state.generator_variables(state),
     config.model.z_dim,
     config.eval.num_samples,
     key,
     config.eval.batch_size,
     config.model.num_classes,
   )
-  labels = runs.class_labels(len(samples), config.model.num_classes)
-  metrics = evaluator(samples, labels)
+  labels = sampling.class_labels(len(samples), config.model.num_classes)
+  scores = evaluator(samples, labels)
   generator = 'EMA' if state.g_ema is not None else 'trained'
   return {
     'step': int(state.step),
-    'metrics': metrics,
+    'metrics': scores,
     'protocol': {**evaluator.protocol, 'generator': f'{generator} weights'},
     'seconds': round(time.perf_counter() - t0, 2),
   }
@@ -362,15 +239,11 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
 def main(argv):
   """Re-evaluates a run directory; appends to evaluations.jsonl."""
   del argv
-  from absl import flags, logging  # pylint: disable=g-import-not-at-top
-
-  from gan_jax import checkpoint, runs  # pylint: disable=g-import-not-at-top
-
   f = flags.FLAGS
   if not f['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   try:
-    config, g, state = runs.restore(f.workdir, f.step)
+    config, gan, state = checkpoint.restore_run(f.workdir, f.step)
     for key in ('metrics', 'num_samples', 'feature_net', 'inception_path'):
       if f[key].value is not None:
         config.eval[key] = f[key].value
@@ -378,22 +251,15 @@ def main(argv):
       if f[key].value is not None:
         config.data[key] = f[key].value
     config.eval.cache_dir = f.cache_dir or config.eval.cache_dir
-    check(config)
-    record = evaluate_state(Evaluator(config), g, state, config)
-  except (
-    checkpoint.CheckpointError,
-    config_lib.ConfigError,
-    data.DataError,
-  ) as e:  # a missing Inception weights file is a DataError too
+    validate.check_eval(config)
+    record = evaluate_state(Evaluator(config), gan.g, state, config)
+  except Error as e:
     sys.exit(f'error: {e}')
-  with open(os.path.join(f.workdir, 'evaluations.jsonl'), 'a') as out:
-    out.write(json.dumps(record) + '\n')
+  rundir.append_evaluation(f.workdir, record)
   print(json.dumps(record, indent=2))
 
 
 if __name__ == '__main__':
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-
   flags.DEFINE_string('workdir', None, 'Run directory to evaluate.')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: newest).')
   flags.DEFINE_string('metrics', None, "e.g. 'fd,kid,pr,dc,is,parzen'.")

@@ -17,6 +17,9 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from gan_jax.errors import check_name
 
 Array = jax.Array
 Critic = Callable[[Array], Array]
@@ -159,12 +162,47 @@ LOSSES: dict[str, Loss] = {
 
 
 def get(name: str) -> Loss:
-  """The registered objective `name`; ValueError listing the valid names otherwise."""
-  if name not in LOSSES:
-    raise ValueError(
-      f'unknown loss {name!r}; valid: {", ".join(sorted(LOSSES))}'
-    )
+  """The registered objective `name`; ConfigError listing the valid names otherwise."""
+  check_name('loss', name, LOSSES)
   return LOSSES[name]
+
+
+def apply_defaults(config) -> None:
+  """Sets in `config` the training options the objective's paper pairs it with.
+
+  Gradient penalties (WGAN-GP, DRAGAN) need a per-example critic, so a D that
+  has a `norm` field gets layer norm (Gulrajani et al. 2017); the original
+  WGAN clips D's weights to [-0.01, 0.01] (Arjovsky et al. 2017). An unknown
+  loss is left for validate() to report with the valid names.
+  """
+  if config.loss not in LOSSES:
+    return
+  if LOSSES[config.loss].penalty and config.model.d.get('norm') == 'batch':
+    config.model.d.norm = 'layer'
+  if config.loss == 'wasserstein':
+    config.d_weight_clip = 0.01
+
+
+def generator_loss_curves(name: str, d_fake):
+  """(G loss, d G loss / d logit) of one example at each D(G(z)) in d_fake.
+
+  d_fake: float (N,) in (0, 1). The logit is log(D / (1 - D)); losses of raw
+  critic values (wasserstein, hinge, least_squares) take it as that value. A
+  loss that needs real logits (relativistic_average) gets a real logit of 0,
+  D(x) = 1/2. Minimax's gradient is -D(G(z)), vanishing as D(G(z)) -> 0;
+  non-saturating's is D(G(z)) - 1. Returns two float64 numpy arrays (N,).
+  """
+  loss = get(name)
+  real = jnp.zeros((1,))
+
+  def per_example(logit):
+    return loss.g_loss(jnp.reshape(logit, (1,)), real)
+
+  d_fake = jnp.asarray(d_fake)
+  logits = jnp.log(d_fake) - jnp.log1p(-d_fake)
+  values = jax.vmap(per_example)(logits)
+  grads = jax.vmap(jax.grad(per_example))(logits)
+  return np.asarray(values, np.float64), np.asarray(grads, np.float64)
 
 
 # --- regularisers ------------------------------------------------------------

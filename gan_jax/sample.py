@@ -17,7 +17,8 @@ from absl import app, flags, logging
 import jax
 import numpy as np
 
-from gan_jax import checkpoint, config as config_lib, data, runs, writers
+from gan_jax import checkpoint, data, rundir, sampling, train_state, writers
+from gan_jax.errors import Error
 
 flags.DEFINE_string('workdir', None, 'Run directory.')
 flags.DEFINE_integer('num', 64, 'Number of samples.')
@@ -36,31 +37,30 @@ def main(argv):
   if ext not in ('.npy', '.png'):
     sys.exit(f'error: --out={FLAGS.out} must end in .npy or .png')
   try:
-    config, g, state = runs.restore(FLAGS.workdir, FLAGS.step)
-  except (checkpoint.CheckpointError, config_lib.ConfigError) as e:
+    config, gan, state = checkpoint.restore_run(FLAGS.workdir, FLAGS.step)
+    dataset = data.DATASETS[config.data.name]
+    source = dataset.load(config.data) if dataset.kind == 'points' else None
+  except Error as e:
     sys.exit(f'error: {e}')
   k = config.model.num_classes
   key = jax.random.PRNGKey(FLAGS.seed)
-  variables = runs.generator_variables(state)
+  variables = train_state.generator_variables(state)
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   if ext == '.npy':
-    samples = runs.generate(
-      g, variables, config.model.z_dim, FLAGS.num, key, num_classes=k
+    samples = sampling.generate(
+      gan.g, variables, config.model.z_dim, FLAGS.num, key, num_classes=k
     )
     np.save(FLAGS.out, samples.astype(np.float32))
     if k:
-      np.save(FLAGS.out[:-4] + '_labels.npy', runs.class_labels(FLAGS.num, k))
+      labels = sampling.class_labels(FLAGS.num, k)
+      np.save(FLAGS.out[:-4] + '_labels.npy', labels)
   else:
-    z, y, cols = runs.grid_inputs(key, FLAGS.num, config.model.z_dim, k)
-    samples = np.asarray(g.apply(variables, z, y, train=False))
-    dataset = data.DATASETS[config.data.name]
-    if dataset.kind == 'points':
-      grid = writers.scatter_plot(
-        samples, dataset.load(config.data), f'step {int(state.step)}'
-      )
-    else:
-      grid = writers.image_grid(samples, cols)
-    writers.save_png(FLAGS.out, grid)
+    z, y, cols = sampling.grid_inputs(key, FLAGS.num, config.model.z_dim, k)
+    samples = np.asarray(gan.g.apply(variables, z, y, train=False))
+    title = f'step {int(state.step)}'
+    rundir.save_png(
+      FLAGS.out, writers.picture(samples, dataset, source, cols, title)
+    )
   print(
     f'wrote {len(samples)} samples of step {int(state.step)} to {FLAGS.out}'
   )

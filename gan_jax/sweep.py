@@ -6,7 +6,7 @@
 The base config is the file's `get_config(arg)` with the command line's
 `--config.*` overrides; a point's config is the base with the point's fields
 set. A point that sets `loss` first gets that loss's defaults
-(`config.apply_loss_defaults`, as `get_config` does), then its other fields.
+(`losses.apply_defaults`, as `get_config` does), then its other fields.
 Each point trains into `DIR/<point name>` (e.g. `DIR/loss=hinge,seed=1`), a
 plain run directory; `DIR/sweep.json` indexes them:
   {"config": "experiments/<study>.py:arg", "overrides": {command line},
@@ -37,9 +37,10 @@ import sys
 
 import ml_collections
 
-from gan_jax import checkpoint, config as config_lib
+from gan_jax import checkpoint, losses, rundir, train, validate
+from gan_jax.config import is_seed
+from gan_jax.errors import ConfigError, Error, Interrupted
 
-INDEX = 'sweep.json'
 LAUNCHERS = ('local', 'vmap', 'slurm', 'submitit_local')
 
 
@@ -57,7 +58,7 @@ def load_experiment(spec: str):
   """'path/to/file.py[:arg]' -> (the experiment module, arg or None)."""
   path, _, arg = spec.partition(':')
   if not os.path.exists(path):
-    raise config_lib.ConfigError(f'config file {path} not found.')
+    raise ConfigError(f'config file {path} not found.')
   module_spec = importlib.util.spec_from_file_location('_experiment', path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
@@ -67,14 +68,14 @@ def load_experiment(spec: str):
 def expand(module, arg) -> list[dict]:
   """The points of `module.get_hyper(arg)`; checks they are well formed."""
   if not hasattr(module, 'get_hyper'):
-    raise config_lib.ConfigError(
+    raise ConfigError(
       f'{module.__file__} defines no get_hyper(arg): it is not a sweep; '
       'run it without --sweep.'
     )
   points = list(module.get_hyper(arg))
   names = [point_name(p) for p in points]
   if not points or len(set(names)) < len(names):
-    raise config_lib.ConfigError(
+    raise ConfigError(
       f'get_hyper({arg!r}) of {module.__file__} gives '
       f'{"no points" if not points else "repeated points"}; fix the sweep.'
     )
@@ -90,11 +91,6 @@ def _format(value) -> str:
 def point_name(overrides: dict) -> str:
   """'field=value,...' in the point's field order; also its directory."""
   return ','.join(f'{k}={_format(v)}' for k, v in overrides.items()) or 'base'
-
-
-def is_seed(field: str) -> bool:
-  """'seed' and the other seeds of a config ('data.subset_seed')."""
-  return field.rsplit('.', 1)[-1].endswith('seed')
 
 
 def group_name(overrides: dict) -> str:
@@ -118,7 +114,7 @@ def apply(
     for p in parents:
       node = node.get(p) if isinstance(node, ml_collections.ConfigDict) else 0
     if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
-      raise config_lib.ConfigError(
+      raise ConfigError(
         f'the sweep sets config.{field}, which the config does not have; '
         'fix get_hyper.'
       )
@@ -126,25 +122,17 @@ def apply(
       value = tuple(value)
     node[leaf] = value
     if field == 'loss' and loss_defaults:
-      config_lib.apply_loss_defaults(c)
+      losses.apply_defaults(c)
   return c
 
 
 def point_state(workdir: str, num_steps: int) -> tuple[str, int]:
   """(pending|partial|done, newest checkpoint step) of a run directory."""
-  steps = checkpoint.committed_steps(os.path.join(workdir, 'checkpoints'))
+  steps = checkpoint.committed_steps(os.path.join(workdir, rundir.CHECKPOINTS))
   step = max(steps, default=0)
   if step >= num_steps:
     return 'done', step
   return ('partial' if step else 'pending'), step
-
-
-def _results(workdir: str):
-  path = os.path.join(workdir, 'results.json')
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f).get('metrics')
 
 
 class Sweep:
@@ -159,7 +147,7 @@ class Sweep:
       base = apply(base, {field: value}, loss_defaults=False)
     self.base = base
     # The paper's numbers for this study, if the file gives them (see
-    # report.paper_table): {'source', 'rows': [{'where', 'metrics'}]}.
+    # report.tables.paper_table): {'source', 'rows': [{'where', 'metrics'}]}.
     get_reference = getattr(module, 'get_reference', None)
     self.reference = get_reference(arg) if get_reference else None
     self.points = expand(module, arg)
@@ -171,7 +159,7 @@ class Sweep:
       spec,
       self.cli_overrides,
     ):
-      raise config_lib.ConfigError(
+      raise ConfigError(
         f'{directory} holds the sweep {old["config"]} with overrides '
         f'{old["overrides"]}; rerun that command to resume it, or pass a new '
         '--workdir.'
@@ -184,9 +172,7 @@ class Sweep:
   @classmethod
   def open(cls, directory: str) -> 'Sweep':
     """The sweep that `directory`'s sweep.json describes (for workers)."""
-    path = os.path.join(directory, INDEX)
-    with open(path) as f:
-      index = json.load(f)
+    index = rundir.read_sweep_index(directory)
     return cls(directory, index['config'], index['overrides'])
 
   def workdir(self, i: int) -> str:
@@ -200,11 +186,7 @@ class Sweep:
     return [i for i in range(len(self.points)) if self.state(i)[0] != 'done']
 
   def _read(self):
-    path = os.path.join(self.directory, INDEX)
-    if not os.path.exists(path):
-      return None
-    with open(path) as f:
-      return json.load(f)
+    return rundir.read_sweep_index(self.directory)
 
   def write_index(self) -> dict:
     """Rebuilds sweep.json from the run directories and returns it."""
@@ -221,7 +203,9 @@ class Sweep:
           'state': 'failed' if error else state,
           'step': step,
           'error': error,
-          'results': _results(self.workdir(i)),
+          'results': (rundir.read_results(self.workdir(i)) or {}).get(
+            'metrics'
+          ),
         }
       )
     index = {
@@ -231,11 +215,7 @@ class Sweep:
       'reference': self.reference,
       'points': points,
     }
-    os.makedirs(self.directory, exist_ok=True)
-    path = os.path.join(self.directory, INDEX)
-    with open(path + '.tmp', 'w') as f:
-      json.dump(index, f, indent=2)
-    os.replace(path + '.tmp', path)
+    rundir.write_sweep_index(self.directory, index)
     return index
 
 
@@ -243,25 +223,13 @@ def _jsonable(value):
   return list(value) if isinstance(value, tuple) else value
 
 
-# Errors that end one point with a message; the sweep goes on to the next.
-def _point_errors():
-  from gan_jax import data, train  # pylint: disable=g-import-not-at-top
-
-  return (
-    checkpoint.CheckpointError,
-    config_lib.ConfigError,
-    data.DataError,
-    train.TrainingDiverged,
-  )
-
-
 def _train_point(s: Sweep, i: int) -> str | None:
   """Trains point `i` of sweep `s`; returns its error message or None."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-
   try:
     train.train_and_evaluate(s.configs[i], s.workdir(i))
-  except _point_errors() as e:
+  except Interrupted:
+    raise
+  except Error as e:
     return str(e)
   return None
 
@@ -288,14 +256,12 @@ def run(
   stopped by a signal: rerunning the same command resumes.
   """
   if launcher not in LAUNCHERS:
-    raise config_lib.ConfigError(
+    raise ConfigError(
       f'unknown launcher {launcher!r}; valid: {", ".join(LAUNCHERS)}'
     )
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-
   s = Sweep(directory, spec, cli_overrides)
   for i, config in enumerate(s.configs):  # every point, before any runs
-    config_lib.validate(config)
+    validate.validate(config)
     train.check_workdir(config, s.workdir(i), allow_config_change=False)
   s.write_index()  # the index exists before any point runs
   todo = s.pending()
@@ -334,8 +300,6 @@ def _record(s: Sweep, i: int, error: str | None) -> None:
 
 def _run_vmapped(s: Sweep, todo: list[int]) -> None:
   """Points differing only in VMAPPED_FIELDS train as one program each."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-
   groups = {}
   for i in todo:
     rest = {
@@ -352,7 +316,9 @@ def _run_vmapped(s: Sweep, todo: list[int]) -> None:
         [s.configs[i] for i in members], [s.workdir(i) for i in members]
       )
       error = None
-    except _point_errors() as e:
+    except Interrupted:
+      raise
+    except Error as e:
       error = str(e)
     for i in members:
       _record(s, i, error)

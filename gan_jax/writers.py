@@ -1,10 +1,15 @@
-"""What a run writes: metrics (JSON lines + TensorBoard) and image grids."""
+"""What a run writes as it trains: metrics (JSON lines + TensorBoard) and
+pictures of samples (image grids, scatter plots of toy data)."""
 
 import json
 import os
 
 import numpy as np
-from PIL import Image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from tensorboardX import SummaryWriter
+
+from gan_jax import rundir
 
 
 def image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
@@ -24,12 +29,9 @@ def image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
 
 def scatter_plot(points: np.ndarray, centres: np.ndarray, title: str):
   """2-D samples (N, 2) over the mixture's mode centres (K, 2) -> uint8 RGB."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-
-  fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+  fig = Figure(figsize=(4, 4), dpi=100)
+  canvas = FigureCanvasAgg(fig)
+  ax = fig.add_subplot()
   ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, label='G(z)')
   ax.scatter(
     centres[:, 0], centres[:, 1], s=30, c='red', marker='x', label='modes'
@@ -38,20 +40,17 @@ def scatter_plot(points: np.ndarray, centres: np.ndarray, title: str):
   ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', title=title)
   ax.legend(loc='upper right', fontsize=7)
   fig.tight_layout()
-  fig.canvas.draw()
-  rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-  plt.close(fig)
-  return rgb
+  canvas.draw()
+  return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def save_png(path: str, grid: np.ndarray) -> None:
-  """Writes a uint8 (H, W, 1 or 3) array as PNG, atomically."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + '.tmp'
-  Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(
-    tmp, format='PNG'
-  )
-  os.replace(tmp, path)
+def picture(samples: np.ndarray, dataset, source, cols: int, title: str):
+  """The picture of samples G(z) (N, *shape): an image grid of `cols`
+  columns, or for toy points a scatter plot over the mixture's centres
+  (`source`, the dataset's loaded arrays)."""
+  if dataset.kind == 'points':
+    return scatter_plot(samples, np.asarray(source), title)
+  return image_grid(samples, cols)
 
 
 class MetricWriter:
@@ -64,9 +63,7 @@ class MetricWriter:
   def __init__(self, workdir: str | None):
     self._jsonl = self._tb = None
     if workdir is not None:
-      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-
-      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
+      self._jsonl = open(os.path.join(workdir, rundir.METRICS), 'a')
       self._tb = SummaryWriter(workdir)
 
   def scalars(self, step: int, scalars: dict) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib, data, evaluate
+from gan_jax import errors, validate
 from gan_jax.metrics import classifier
 from experiments import mnist_dcgan
 
@@ -33,7 +34,7 @@ def _config(mnist_dirs, lenet_cache, metrics):
   c.eval.num_samples = N
   c.eval.best_metric = ''
   c.eval.cas_steps = 150
-  config_lib.validate(c)
+  validate.validate(c)
   return c
 
 
@@ -95,8 +96,8 @@ def test_mixed_batches_take_half_from_each_set(mnist_dirs):
 def test_label_metrics_need_a_conditional_model(mnist_dirs, lenet_cache):
   c = _config(mnist_dirs, lenet_cache, 'cas')
   c.model.num_classes = 0
-  with pytest.raises(config_lib.ConfigError, match='class-conditional'):
-    evaluate.check(c)
+  with pytest.raises(errors.ConfigError, match='class-conditional'):
+    validate.check_eval(c)
   c = _config(mnist_dirs, lenet_cache, 'augment')
   ev = evaluate.Evaluator(c)
   with pytest.raises(ValueError, match='labels'):

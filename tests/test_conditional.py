@@ -21,7 +21,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, data, models, runs
+from gan_jax import config as config_lib, data, models
+from gan_jax import errors, sampling, validate
 from gan_jax.models import conditional
 from experiments import mnist_dcgan
 
@@ -196,12 +197,12 @@ def test_stratified_subset():
 
 
 def test_grid_has_a_row_per_class():
-  z, y, cols = runs.grid_inputs(jax.random.PRNGKey(0), 64, 8, 10)
+  z, y, cols = sampling.grid_inputs(jax.random.PRNGKey(0), 64, 8, 10)
   assert cols == 6 and z.shape == (60, 8)
   np.testing.assert_array_equal(y, np.repeat(np.arange(10), 6))
   rows = np.asarray(z).reshape(10, 6, 8)
   np.testing.assert_array_equal(rows, np.broadcast_to(rows[0], rows.shape))
-  z, y, cols = runs.grid_inputs(jax.random.PRNGKey(0), 16, 8, 0)
+  z, y, cols = sampling.grid_inputs(jax.random.PRNGKey(0), 16, 8, 0)
   assert z.shape == (16, 8) and cols == 8 and not y.any()
 
 
@@ -218,8 +219,8 @@ def test_grid_has_a_row_per_class():
 def test_refused_conditional_configs(field, value, message):
   c = mnist_dcgan.get_config('smoke')
   c.model.num_classes = 10
-  config_lib.validate(c)
+  validate.validate(c)
   parent, name = field.rsplit('.', 1) if '.' in field else ('', field)
   (c[parent] if parent else c)[name] = value
-  with pytest.raises(config_lib.ConfigError, match=message):
-    config_lib.validate(c)
+  with pytest.raises(errors.ConfigError, match=message):
+    validate.validate(c)

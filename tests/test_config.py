@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from gan_jax import config as config_lib, losses
+from gan_jax import errors, validate
 from experiments import mnist_dcgan
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -17,7 +18,7 @@ def test_parse_arg_types_and_flags():
   c = mnist_dcgan.get_config('loss=minimax,smoke')
   assert c.loss == 'minimax' and c.num_steps == 20
   assert mnist_dcgan.get_config(None).loss == 'non_saturating'
-  with pytest.raises(config_lib.ConfigError, match='valid: loss, smoke'):
+  with pytest.raises(errors.ConfigError, match='valid: loss, smoke'):
     mnist_dcgan.get_config('los=minimax')
 
 
@@ -34,8 +35,8 @@ def test_unknown_name_lists_valid_names(field, kind):
   c = mnist_dcgan.get_config('smoke')
   parent, _, leaf = field.rpartition('.')
   (c[parent] if parent else c)[leaf] = 'nope'
-  with pytest.raises(config_lib.ConfigError) as e:
-    config_lib.validate(c)
+  with pytest.raises(errors.ConfigError) as e:
+    validate.validate(c)
   assert f"unknown {kind} 'nope'; valid: " in str(e.value)
   if kind == 'loss':
     for name in losses.LOSSES:
@@ -45,8 +46,8 @@ def test_unknown_name_lists_valid_names(field, kind):
 def test_steps_must_divide_into_dispatches():
   c = mnist_dcgan.get_config('smoke')
   c.log_every = 7
-  with pytest.raises(config_lib.ConfigError, match='multiple of'):
-    config_lib.validate(c)
+  with pytest.raises(errors.ConfigError, match='multiple of'):
+    validate.validate(c)
 
 
 def test_launch_rejects_bad_loss_in_one_line(tmp_path):
@@ -80,8 +81,8 @@ def test_launch_rejects_bad_loss_in_one_line(tmp_path):
 def test_bad_model_field_fails_at_read_time(net, field, value, valid):
   c = mnist_dcgan.get_config('smoke')
   c.model[net][field] = value
-  with pytest.raises(config_lib.ConfigError, match='config.model') as e:
-    config_lib.validate(c)
+  with pytest.raises(errors.ConfigError, match='config.model') as e:
+    validate.validate(c)
   assert valid in str(e.value)
 
 
@@ -89,5 +90,5 @@ def test_penalty_with_batch_norm_is_refused():
   c = mnist_dcgan.get_config('loss=wasserstein_gp,smoke')
   assert c.model.d.norm == 'layer'  # the paper's per-example critic
   c.model.d.norm = 'batch'
-  with pytest.raises(config_lib.ConfigError, match='norm=layer'):
-    config_lib.validate(c)
+  with pytest.raises(errors.ConfigError, match='norm=layer'):
+    validate.validate(c)

@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.testing import mocking
 
 from gan_jax import data
+from gan_jax import errors
 
 
 def _config(name, data_dir=None, manual_dir=None):
@@ -154,7 +155,7 @@ def test_bad_manual_dir(mnist_dirs, tmp_path):
   manual = tmp_path / 'manual'
   ds = data.DATASETS['mnist']
 
-  with pytest.raises(data.DataError, match='is not a folder') as e:
+  with pytest.raises(errors.DataError, match='is not a folder') as e:
     ds.load(_config('mnist', str(data_dir), str(manual)))
   assert str(manual) in str(e.value) and 'original mnist files' in str(e.value)
 
@@ -163,7 +164,7 @@ def test_bad_manual_dir(mnist_dirs, tmp_path):
   for name in original.glob('*.gz'):
     if name.name != 'train-images-idx3-ubyte.gz':
       shutil.copy(name, manual)
-  with pytest.raises(data.DataError, match='is missing') as e:
+  with pytest.raises(errors.DataError, match='is missing') as e:
     ds.load(_config('mnist', str(data_dir), str(manual)))
   assert str(manual / 'train-images-idx3-ubyte.gz') in str(e.value)
   assert f'in {manual}' in str(e.value)
@@ -174,7 +175,7 @@ def test_bad_manual_dir(mnist_dirs, tmp_path):
   with gzip.open(manual / 'train-images-idx3-ubyte.gz', 'wb') as f:
     f.write(head)
   _write_sums(manual)
-  with pytest.raises(data.DataError, match=f'manual_dir={manual}'):
+  with pytest.raises(errors.DataError, match=f'manual_dir={manual}'):
     ds.load(_config('mnist', str(data_dir), str(manual)))
   assert not _prepared(data_dir)
 

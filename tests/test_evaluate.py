@@ -10,7 +10,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, data, evaluate, runs, train
+from gan_jax import config as config_lib, data, evaluate, train
+from gan_jax import checkpoint, errors, metrics, sampling, train_state, validate
 from gan_jax.metrics import classifier, inception, stats
 from experiments import cifar10_sngan, mnist_dcgan, toy_ring
 
@@ -75,9 +76,9 @@ def test_evaluator_on_real_digits_and_noise(mnist_dirs, lenet_cache):
   )
   assert set(real) == {
     s
-    for m in evaluate.METRICS
-    if m not in ('modes',) + evaluate.LABEL_METRICS  # toy; test_cas.py
-    for s in evaluate.METRICS[m]
+    for m in metrics.METRICS
+    if m not in ('modes',) + metrics.LABEL_METRICS  # toy; test_cas.py
+    for s in metrics.METRICS[m]
   }
   assert real['fd'] * 20 < noise['fd']
   assert real['kid'] < 3 * real['kid_std'] + 1e-3 and noise['kid'] > 0.1
@@ -125,21 +126,21 @@ def test_mode_coverage_of_true_and_collapsed_samples():
 def test_bad_eval_config_is_refused(field, value, message):
   c = mnist_dcgan.get_config('smoke')
   c.eval[field] = value
-  with pytest.raises(config_lib.ConfigError, match=message):
-    config_lib.validate(c)
+  with pytest.raises(errors.ConfigError, match=message):
+    validate.validate(c)
 
 
 def test_lenet_on_cifar_and_missing_inception_weights_are_refused(tmp_path):
   c = cifar10_sngan.get_config('smoke')
   c.eval.feature_net = 'lenet'
-  with pytest.raises(config_lib.ConfigError, match='28x28x1'):
-    config_lib.validate(c)
+  with pytest.raises(errors.ConfigError, match='28x28x1'):
+    validate.validate(c)
   c.eval.feature_net = 'inception'
   c.eval.inception_path = str(tmp_path / 'absent.npz')
-  with pytest.raises(inception.InceptionWeightsError) as e:
-    config_lib.validate(c)
+  with pytest.raises(errors.InceptionWeightsError) as e:
+    validate.validate(c)
   assert inception.WEIGHTS_URL in str(e.value)
-  assert isinstance(e.value, data.DataError)  # launch.py reports it in one line
+  assert isinstance(e.value, errors.DataError)  # launch.py reports it in one line
 
 
 @pytest.fixture(scope='module')
@@ -173,7 +174,8 @@ def test_training_writes_evals_results_and_best_checkpoint(toy_run):
     str(best_step)
   ]
   # Re-evaluating the latest checkpoint gives the numbers training logged.
-  config, g, restored = runs.restore(str(workdir))
+  config, gan, restored = checkpoint.restore_run(str(workdir))
+  g = gan.g
   record = evaluate.evaluate_state(
     evaluate.Evaluator(config), g, restored, config
   )
@@ -217,9 +219,9 @@ def test_evaluate_and_sample_commands(toy_run, tmp_path):
   assert out.returncode == 0, out.stderr
   samples = np.load(tmp_path / 's.npy')
   assert samples.shape == (50, 2) and samples.dtype == np.float32
-  g = runs.restore(str(workdir))[1]
-  expected = runs.generate(
-    g, runs.generator_variables(state), c.model.z_dim, 50, jax.random.PRNGKey(0)
+  g = checkpoint.restore_run(str(workdir))[1].g
+  expected = sampling.generate(
+    g, train_state.generator_variables(state), c.model.z_dim, 50, jax.random.PRNGKey(0)
   )
   np.testing.assert_allclose(samples, expected, rtol=1e-5, atol=1e-6)
   out = _cli(

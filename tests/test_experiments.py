@@ -17,6 +17,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.testing import mocking
 
 from gan_jax import config as config_lib, losses, sweep, train
+from gan_jax import validate
 from experiments import (
   augmentation_mnist,
   cifar10_sngan,
@@ -58,7 +59,7 @@ def test_study_sweep_points_are_valid_configs(study, smoke):
   module, n_full, n_smoke, arg_fields = STUDIES[study]
   arg = 'smoke' if smoke else None
   base = module.get_config(arg)
-  config_lib.validate(base)
+  validate.validate(base)
   points = module.get_hyper(arg)
   assert len(points) == (n_smoke if smoke else n_full)
   assert len({json.dumps(p, sort_keys=True) for p in points}) == len(points)
@@ -68,7 +69,7 @@ def test_study_sweep_points_are_valid_configs(study, smoke):
   assert len(runs) == len(set(groups)), groups
   for point in points:
     config = _apply(base, point)
-    config_lib.validate(config)
+    validate.validate(config)
     args = [f'{f}={point[f]}' for f in arg_fields] + (
       ['smoke'] if smoke else []
     )

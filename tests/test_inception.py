@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+from gan_jax import errors
 from gan_jax.metrics import inception
 
 # Sum of numel over pytorch-fid's fid_inception_v3().state_dict() without the
@@ -79,7 +80,7 @@ def test_npz_round_trip(params, npz_path):
 def test_load_params_without_file_says_what_to_do(path, tmp_path):
   if path is not None:
     path = str(tmp_path / 'missing.npz')
-  with pytest.raises(inception.InceptionWeightsError) as e:
+  with pytest.raises(errors.InceptionWeightsError) as e:
     inception.load_params(path)
   message = str(e.value)
   assert inception.WEIGHTS_URL in message
@@ -95,7 +96,7 @@ def test_load_params_names_wrong_arrays(params, tmp_path):
   bad['aux.weight'] = np.zeros(3)
   path = tmp_path / 'bad.npz'
   np.savez(path, **bad)
-  with pytest.raises(inception.InceptionWeightsError) as e:
+  with pytest.raises(errors.InceptionWeightsError) as e:
     inception.load_params(str(path))
   message = str(e.value)
   assert 'missing keys (1): fc.bias' in message

@@ -21,8 +21,10 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, data, losses, models
-from gan_jax import train_step as ts
+from gan_jax import config as config_lib
+from gan_jax import data, losses, models
+from gan_jax import train_state, train_step as ts
+from gan_jax import validate
 
 ARCHS = {  # name -> (dataset, model name, g fields, d fields[, classes])
   'mlp_ring': (
@@ -83,9 +85,9 @@ def _config(arch, loss, **overrides):
   c.steps_per_dispatch = c.log_every = c.sample_every = 1
   c.checkpoint_every = 1
   c.eval.metrics = ''  # the step is under test here, not the evaluation
-  config_lib.apply_loss_defaults(c)
+  losses.apply_defaults(c)
   c.update(overrides)
-  config_lib.validate(c)
+  validate.validate(c)
   return c
 
 
@@ -105,18 +107,18 @@ def _train(config, n_devices, source, steps=1):
   )
   shape = data.DATASETS[config.data.name].shape
   g, d = models.build(config.model, shape, axis_name=ts.AXIS)
-  g_tx, d_tx = ts.make_optimizers(config.optim)
-  state = ts.init_state(
-    g,
+  g_tx, d_tx = train_state.make_optimizers(config.optim)
+  state = train_state.init_state(
+    train_state.GAN(g,
     d,
     g_tx,
-    d_tx,
+    d_tx),
     config.model.z_dim,
     shape,
     jax.random.PRNGKey(0),
     config.ema_decay > 0,
   )
-  fn = ts.make_train_fn(mesh, config, g, d, g_tx, d_tx)
+  fn = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx))
   history = [jax.device_get(state)]  # copied: the step donates its input
   for _ in range(steps):
     state, metrics = fn(state, source)

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib, data, losses, models, sweep, train
-from gan_jax import train_step as ts
+from gan_jax import train_state, train_step as ts
+from gan_jax import errors, validate
 from gan_jax.models import dcgan, mlp
 from experiments import mode_collapse, toy_ring
 
@@ -57,13 +58,13 @@ def _train(config, d=None, steps=3):
   )
   g, built = models.build(config.model, (2,), axis_name=ts.AXIS)
   d = built if d is None else d
-  g_tx, d_tx = ts.make_optimizers(config.optim)
-  state = ts.init_state(
-    g, d, g_tx, d_tx, config.model.z_dim, (2,), jax.random.PRNGKey(0)
+  g_tx, d_tx = train_state.make_optimizers(config.optim)
+  state = train_state.init_state(
+    train_state.GAN(g, d, g_tx, d_tx), config.model.z_dim, (2,), jax.random.PRNGKey(0)
   )
   config.steps_per_dispatch = steps
   source = data.DATASETS['ring'].load(config.data)
-  fn = ts.make_train_fn(mesh, config, g, d, g_tx, d_tx)
+  fn = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx))
   return jax.device_get(fn(state, source))
 
 
@@ -98,10 +99,10 @@ def test_packed_mlp_widens_the_first_layer_and_scores_concatenated_pairs():
   config.model.pack = 2
   g, d = models.build(config.model, (2,))
   assert isinstance(d, models.Packed) and models.pack_size(d) == 2
-  params = ts.init_state(
-    g,
+  params = train_state.init_state(
+    train_state.GAN(g,
     d,
-    *ts.make_optimizers(config.optim),
+    *train_state.make_optimizers(config.optim)),
     config.model.z_dim,
     (2,),
     jax.random.PRNGKey(0),
@@ -165,10 +166,10 @@ def test_penalties_act_on_packs(monkeypatch):
   config = _wgan_gp_r1_config()
   config.model.pack, config.model.d.hidden = 2, ()
   g, d = models.build(config.model, (2,))
-  w = ts.init_state(
-    g,
+  w = train_state.init_state(
+    train_state.GAN(g,
     d,
-    *ts.make_optimizers(config.optim),
+    *train_state.make_optimizers(config.optim)),
     config.model.z_dim,
     (2,),
     jax.random.PRNGKey(0),
@@ -215,7 +216,7 @@ def test_mode_collapse_sweep_points_are_valid():
   base = mode_collapse.get_config('smoke')
   for p in points:
     c = sweep.apply(base, p)
-    config_lib.validate(c)
+    validate.validate(c)
     assert c.batch_size == mode_collapse.SMOKE_PACKS_PER_BATCH * c.model.pack
 
 
@@ -232,5 +233,5 @@ def test_bad_pack_is_refused(pack, batch_size, message):
   assert jax.device_count() == 4
   config = toy_ring.get_config('smoke')
   config.model.pack, config.batch_size = pack, batch_size
-  with pytest.raises(config_lib.ConfigError, match=message):
-    config_lib.validate(config)
+  with pytest.raises(errors.ConfigError, match=message):
+    validate.validate(config)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib, train
+from gan_jax import errors
 from experiments import toy_ring
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -86,7 +87,7 @@ def test_changed_config_is_refused_unless_allowed(tmp_path):
   saved = (tmp_path / 'config.json').read_text()
   changed = _config(100)
   changed.optim.lr = 1e-3
-  with pytest.raises(config_lib.ConfigError, match=r'optim\.lr differ'):
+  with pytest.raises(errors.ConfigError, match=r'optim\.lr differ'):
     train.train_and_evaluate(changed, str(tmp_path))
   assert (tmp_path / 'config.json').read_text() == saved
   state = train.train_and_evaluate(
@@ -201,7 +202,7 @@ def test_diverging_lr_stops_run_and_keeps_finite_checkpoints(tmp_path):
   train.train_and_evaluate(config, str(tmp_path))
   config.num_steps = 300
   config.optim.lr = 1e38  # Adam steps of ~lr overflow float32 at once
-  with pytest.raises(train.TrainingDiverged, match='step 200: ') as e:
+  with pytest.raises(errors.TrainingDiverged, match='step 200: ') as e:
     train.train_and_evaluate(config, str(tmp_path), allow_config_change=True)
   assert 'non-finite' in str(e.value) and 'optim.lr' in str(e.value)
   steps = sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir())
@@ -313,10 +314,10 @@ def test_two_processes_match_one(tmp_path):
 def test_bad_batch_size_and_workdir_are_one_message(tmp_path):
   config = _config(100)
   config.batch_size = 30  # 4 devices do not divide it
-  with pytest.raises(config_lib.ConfigError, match='multiple of 4'):
+  with pytest.raises(errors.ConfigError, match='multiple of 4'):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()  # nothing half-written
   blocker = tmp_path / 'file'
   blocker.write_text('')
-  with pytest.raises(config_lib.ConfigError, match='writable --workdir'):
+  with pytest.raises(errors.ConfigError, match='writable --workdir'):
     train.train_and_evaluate(_config(100), str(blocker / 'run'))

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax import report
+from gan_jax import losses, report
+from gan_jax.report import read, stats, tables
+from experiments import saturation
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -46,7 +48,6 @@ FIGURES = [
   'final_fd.png',
   'final_precision.png',
   'samples.png',
-  'generator_losses.png',
 ]
 
 
@@ -177,7 +178,7 @@ def _check_png(path):
 
 def test_last_row_of_a_step_wins(tmp_path):
   _write_run(tmp_path / 'run', 'minimax', 0, 3.0, 0.4, 0.7, 0.2)
-  run = report.read_run(str(tmp_path / 'run'))
+  run = read.read_run(str(tmp_path / 'run'))
   assert [r['step'] for r in run.train] == [10, 20]
   assert [r['step'] for r in run.evals] == [10, 20]
   assert run.train[-1]['d_real'] == 0.7 and run.train[-1]['d_fake'] == 0.2
@@ -277,7 +278,7 @@ def test_sweep_and_run_side_by_side(sweep_dir, tmp_path):
 
 
 def test_aggregate_averages_the_runs_that_logged_a_step():
-  steps, mean, lo, hi = report.aggregate(
+  steps, mean, lo, hi = stats.aggregate(
     [
       (np.array([10, 20]), np.array([1.0, 3.0])),
       (np.array([10]), np.array([2.0])),  # an unfinished run
@@ -293,13 +294,13 @@ def test_generator_loss_curves_show_saturation():
   """Per example, with D = sigmoid(l): minimax log(1 - D), d/dl = -D (-> 0
   as D -> 0); non-saturating -log D, d/dl = D - 1 (-> -1)."""
   d = np.array([1e-3, 0.1, 0.5, 0.9])
-  loss, grad = report.generator_loss_curves('minimax', d)
+  loss, grad = losses.generator_loss_curves('minimax', d)
   np.testing.assert_allclose(loss, np.log1p(-d), rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(grad, -d, rtol=1e-4, atol=1e-6)
-  loss, grad = report.generator_loss_curves('non_saturating', d)
+  loss, grad = losses.generator_loss_curves('non_saturating', d)
   np.testing.assert_allclose(loss, -np.log(d), rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(grad, d - 1, rtol=1e-4, atol=1e-6)
-  _, grad = report.generator_loss_curves('wasserstein', d)  # -l: d/dl = -1
+  _, grad = losses.generator_loss_curves('wasserstein', d)  # -l: d/dl = -1
   np.testing.assert_allclose(grad, -1.0)
 
 
@@ -323,8 +324,8 @@ def test_bogus_directory_is_a_clear_error(tmp_path):
 
 def test_paper_table_puts_each_paper_number_beside_the_matching_group():
   rows = [
-    report.Row('loss=a', {'loss': 'a', 'pack': 1}, 2, 2, '10', {'fd': (2, 1)}),
-    report.Row(
+    stats.Row('loss=a', {'loss': 'a', 'pack': 1}, 2, 2, '10', {'fd': (2, 1)}),
+    stats.Row(
       'loss=b', {'loss': 'b', 'pack': 1}, 1, 1, '10', {'fd': (5, None)}
     ),
   ]
@@ -335,8 +336,16 @@ def test_paper_table_puts_each_paper_number_beside_the_matching_group():
       {'where': {'loss': 'c'}, 'metrics': {'fd': 1.0}},  # no such group
     ],
   }
-  lines = report.paper_table(rows, [ref])
+  lines = tables.paper_table(rows, [ref])
   assert lines[1] == '## Beside the paper: Some et al.'
   assert lines[-1] == '| loss=b | fd | 5 | 7.5 ± 0.5 |'
   assert len(lines) == 6  # blank, title, blank, header, rule, one row
-  assert report.paper_table(rows, []) == []
+  assert tables.paper_table(rows, []) == []
+
+
+def test_saturation_figure_is_written(tmp_path):
+  """experiments/saturation.py draws the G loss curves of its two losses."""
+  path = tmp_path / 'figures' / 'generator_losses.png'
+  assert saturation.write_generator_losses(str(path)) == str(path)
+  _check_png(path)
+

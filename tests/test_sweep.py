@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from gan_jax import checkpoint, config as config_lib, hyper, sweep, train
-from gan_jax import writers
+from gan_jax import errors, rundir, writers
 
 # A 4-point study on the toy ring: 2 losses x 2 seeds, 100 steps each.
 STUDY = """
@@ -72,13 +72,13 @@ def test_names_groups_and_overrides():
   assert (c.loss, c.d_weight_clip, c.optim.lr) == ('wasserstein', 0.05, 2e-4)
   assert sweep.apply(base, {'loss': 'wasserstein'}).d_weight_clip == 0.01
   assert base.loss == 'non_saturating'  # the base is not changed
-  with pytest.raises(config_lib.ConfigError, match='config.optim.nope'):
+  with pytest.raises(errors.ConfigError, match='config.optim.nope'):
     sweep.apply(base, {'optim.nope': 1})
 
 
 def _check_index(directory):
   """sweep.json against the run directories themselves; returns it."""
-  with open(os.path.join(directory, sweep.INDEX)) as f:
+  with open(os.path.join(directory, rundir.SWEEP_INDEX)) as f:
     index = json.load(f)
   for p in index['points']:
     workdir = os.path.join(directory, p['workdir'])
@@ -130,7 +130,7 @@ def test_sweep_runs_resumes_after_interruption_and_indexes(
       signal.raise_signal(signal.SIGTERM)
 
   monkeypatch.setattr(writers.MetricWriter, 'scalars', preempting)
-  with pytest.raises(train.Interrupted):
+  with pytest.raises(errors.Interrupted):
     sweep.run(out, study, {})
   index = _check_index(out)
   assert [p['state'] for p in index['points']] == [
@@ -159,7 +159,7 @@ def test_sweep_runs_resumes_after_interruption_and_indexes(
   train_steps = [r['step'] for r in resumed if 'd_loss' in r]
   assert train_steps == [50, 100]  # continued from its step-50 checkpoint
   # Another sweep's command in the same directory is refused.
-  with pytest.raises(config_lib.ConfigError, match='rerun that command'):
+  with pytest.raises(errors.ConfigError, match='rerun that command'):
     sweep.run(out, study, {'num_steps': 200})
 
 
@@ -185,7 +185,7 @@ def test_submitit_local_launcher_runs_every_point(study, tmp_path):
 def test_sweep_without_get_hyper_is_refused(tmp_path):
   path = tmp_path / 'plain.py'
   path.write_text(STUDY.split('def get_hyper')[0])
-  with pytest.raises(config_lib.ConfigError, match='no get_hyper'):
+  with pytest.raises(errors.ConfigError, match='no get_hyper'):
     sweep.run(str(tmp_path / 'out'), str(path), {})
   assert not os.path.exists(tmp_path / 'out')
 
@@ -213,6 +213,6 @@ def test_point_folder_holding_another_run_is_refused(study, tmp_path):
   point = tmp_path / 'out' / 'loss=hinge,seed=1'
   point.mkdir(parents=True)
   (point / 'config.json').write_text(json.dumps({'seed': 7}))
-  with pytest.raises(config_lib.ConfigError, match='another config'):
+  with pytest.raises(errors.ConfigError, match='another config'):
     sweep.run(str(tmp_path / 'out'), study, {})
   assert os.listdir(tmp_path / 'out') == ['loss=hinge,seed=1']

@@ -17,7 +17,7 @@ import optax
 import numpy as np
 import pytest
 
-from gan_jax import data, models, train_step as ts
+from gan_jax import data, models, train_state, train_step as ts
 from experiments import mnist_dcgan
 
 
@@ -31,16 +31,16 @@ def _run(n_devices, config, source):
   shape = source['images'].shape[1:]
   g, d = models.build(config.model, shape, axis_name=ts.AXIS)
   g_tx = d_tx = optax.sgd(0.1)
-  state = ts.init_state(
-    g,
+  state = train_state.init_state(
+    train_state.GAN(g,
     d,
     g_tx,
-    d_tx,
+    d_tx),
     config.model.z_dim,
     shape,
     jax.random.PRNGKey(0),
   )
-  state, metrics = ts.make_train_fn(mesh, config, g, d, g_tx, d_tx)(
+  state, metrics = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx))(
     state, source
   )
   return jax.device_get(state), jax.device_get(metrics)
@@ -81,10 +81,10 @@ def test_one_and_four_devices_agree(model, d_steps, cond):
     np.testing.assert_allclose(metrics1[k], metrics4[k], rtol=1e-4, atol=1e-5)
   # The step moved the parameters: the comparison is not of two inits.
   init = jax.tree.leaves(
-    ts.init_state(
-      *models.build(config.model, (28, 28, 1)),
+    train_state.init_state(
+      train_state.GAN(*models.build(config.model, (28, 28, 1)),
       optax.sgd(0.1),
-      optax.sgd(0.1),
+      optax.sgd(0.1)),
       config.model.z_dim,
       (28, 28, 1),
       jax.random.PRNGKey(0),
@@ -128,7 +128,7 @@ def test_bfloat16_compute_keeps_float32_state():
     devices=jax.devices()[:1],
   )
   g, d = models.build(config.model, (28, 28, 1), axis_name=ts.AXIS)
-  fn = ts.make_train_fn(mesh, config, g, d, optax.sgd(0.1), optax.sgd(0.1))
+  fn = ts.make_train_fn(mesh, config, train_state.GAN(g, d, optax.sgd(0.1), optax.sgd(0.1)))
   dots = [
     line
     for line in fn.lower(state32, source).as_text().splitlines()
@@ -150,17 +150,17 @@ def test_vmapped_dcgan_on_four_devices_equals_each_model_alone():
   )
   shape = (28, 28, 1)
   g, d = models.build(config.model, shape, axis_name=ts.AXIS)
-  g_tx, d_tx = ts.make_optimizers(config.optim)
+  g_tx, d_tx = train_state.make_optimizers(config.optim)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   init = jax.jit(
-    lambda k: ts.init_state(g, d, g_tx, d_tx, config.model.z_dim, shape, k),
+    lambda k: train_state.init_state(train_state.GAN(g, d, g_tx, d_tx), config.model.z_dim, shape, k),
     out_shardings=replicated,
   )
   source = jax.device_put(data.random_images(64, shape), replicated)
   keys = jax.random.split(jax.random.PRNGKey(0), 2)
-  pair = ts.make_train_fn(mesh, config, g, d, g_tx, d_tx, num_models=2)
+  pair = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx), num_models=2)
   stacked, metrics = jax.device_get(pair(jax.vmap(init)(keys), source))
-  alone = ts.make_train_fn(mesh, config, g, d, g_tx, d_tx)
+  alone = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx))
   state1, metrics1 = jax.device_get(alone(init(keys[1]), source))
   for a, b in zip(jax.tree.leaves(stacked), jax.tree.leaves(state1)):
     np.testing.assert_allclose(a[1], b, rtol=1e-5, atol=1e-5)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib, train
+from gan_jax import errors
 from experiments import toy_ring
 
 
@@ -77,7 +78,7 @@ def test_num_models_writes_one_run_per_seed_and_resumes_exactly(tmp_path):
 
 
 def test_models_differing_in_other_fields_are_refused(tmp_path):
-  with pytest.raises(config_lib.ConfigError, match='differ only in'):
+  with pytest.raises(errors.ConfigError, match='differ only in'):
     train.train_models(
       [_config(), _config(loss='hinge')],
       [str(tmp_path / 'a'), str(tmp_path / 'b')],

@@ -24,9 +24,11 @@ import time
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
+from gan_jax import batching
 from gan_jax.models import layers
 
 VERSION = 1  # bump when the architecture or training recipe changes
@@ -149,11 +151,10 @@ def accuracy(params, images, labels, classes: int = 10, batch=1000) -> float:
   """Top-1 accuracy on images (N, H, W, C), uint8 or float in [-1, 1], and
   labels (N,)."""
   fn = apply_fn(classes)
-  correct = 0
-  for i in range(0, len(labels), batch):
-    x = _scaled(jnp.asarray(images[i : i + batch]))
-    correct += int((fn(params, x)[1].argmax(-1) == labels[i : i + batch]).sum())
-  return correct / len(labels)
+  predicted = batching.batched(
+    lambda x: fn(params, _scaled(jnp.asarray(x)))[1].argmax(-1), (images,), batch
+  )
+  return float(np.mean(predicted == np.asarray(labels)))
 
 
 def load_or_train(dataset, data_config, recipe: Recipe, cache_dir: str):

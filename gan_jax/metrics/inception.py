@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from gan_jax import data
+from gan_jax.errors import InceptionWeightsError
 
 WEIGHTS_URL = (
   'https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/'
@@ -50,10 +50,6 @@ _HOW_TO = (
   f'{os.path.basename(WEIGHTS_URL)} inception_fid.npz` after downloading '
   f'{WEIGHTS_URL} (the convert step needs `pip install torch`)'
 )
-
-
-class InceptionWeightsError(data.DataError):
-  """The FID Inception weights are missing or are not the expected arrays."""
 
 
 def _conv(name, cin, cout, kernel, stride=1, padding=0):

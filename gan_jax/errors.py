@@ -1,0 +1,45 @@
+"""The errors a user can act on; every command catches `Error` and prints it.
+
+A leaf module: it imports nothing of gan_jax, so any module may raise these.
+Each message says what to change.
+"""
+
+
+class Error(Exception):
+  """Base of every user-facing error: the message is the whole story."""
+
+
+class ConfigError(Error, ValueError):
+  """A config (or command line) that cannot run."""
+
+
+class DataError(Error, RuntimeError):
+  """A dataset or weights file that is missing, damaged or unpreparable."""
+
+
+class InceptionWeightsError(DataError):
+  """The FID Inception-v3 weights file is missing or does not fit."""
+
+
+class CheckpointError(Error, RuntimeError):
+  """No usable checkpoint where one was expected."""
+
+
+class TrainingDiverged(Error, RuntimeError):
+  """A loss or gradient norm became NaN or infinite."""
+
+
+class Interrupted(Error, RuntimeError):
+  """SIGTERM/SIGINT: a checkpoint of the current step was saved first."""
+
+
+class ReportError(Error, ValueError):
+  """An input the report cannot read; the message says what was expected."""
+
+
+def check_name(kind: str, name: str, valid) -> None:
+  """Raises ConfigError listing the valid names when `name` is not one."""
+  if name not in valid:
+    raise ConfigError(
+      f'unknown {kind} {name!r}; valid: {", ".join(sorted(valid))}'
+    )

@@ -1,0 +1,112 @@
+"""Statistics over a group's runs: curves over steps and final numbers."""
+
+import dataclasses
+import math
+import statistics
+
+import numpy as np
+
+from gan_jax.report.read import Group
+
+FINAL_TRAIN = ('d_real', 'd_fake')  # last train row's values in the table
+
+
+def series(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+  """(steps, values) of `key` over the rows that hold a finite value."""
+  pairs = [
+    (r['step'], r[key])
+    for r in rows
+    if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])
+  ]
+  steps, values = zip(*pairs) if pairs else ((), ())
+  return np.asarray(steps, np.int64), np.asarray(values, np.float64)
+
+
+def aggregate(runs_series):
+  """(steps, mean, min, max) over runs at every step any run logged.
+
+  A step some runs have not reached (a shorter, unfinished run) is averaged
+  over the runs that logged it.
+  """
+  runs_series = [(s, v) for s, v in runs_series if len(s)]
+  if not runs_series:
+    return (np.zeros(0, np.int64),) + (np.zeros(0),) * 3
+  steps = np.unique(np.concatenate([s for s, _ in runs_series]))
+  table = np.full((len(runs_series), len(steps)), np.nan)
+  for i, (s, v) in enumerate(runs_series):
+    table[i, np.searchsorted(steps, s)] = v
+  return (
+    steps,
+    np.nanmean(table, 0),
+    np.nanmin(table, 0),
+    np.nanmax(table, 0),
+  )
+
+
+def mean_std(values: list[float]) -> tuple[float | None, float | None]:
+  """(mean, sample std with ddof=1); std None for one value, both for none."""
+  if not values:
+    return None, None
+  mean = statistics.fmean(values)
+  return mean, statistics.stdev(values) if len(values) > 1 else None
+
+
+@dataclasses.dataclass
+class Row:
+  """One table row: a group's overrides, seed counts, and (mean, std)s."""
+
+  group: str
+  overrides: dict
+  n: int  # runs (seeds) read
+  n_eval: int  # of which have results
+  step: str  # last train step; 'a-b' when the runs differ
+  stats: dict[str, tuple[float | None, float | None]]
+
+
+def final_metrics(groups: list[Group]) -> list[str]:
+  """Names of the final metrics (results' 'metrics') of all runs, in
+  first-seen order."""
+  return list(
+    dict.fromkeys(
+      name
+      for g in groups
+      for r in g.runs
+      if r.results
+      for name in r.results.get('metrics', {})
+    )
+  )
+
+
+def group_table(groups: list[Group]) -> list[Row]:
+  """A Row per group: mean/std over its runs of each final metric.
+
+  Final metrics are the results' 'metrics' (runs without results are left
+  out of those); d_real and d_fake are each run's last train row.
+  """
+  names = final_metrics(groups)
+  rows = []
+  for g in groups:
+    results = [
+      r.results['metrics']
+      for r in g.runs
+      if r.results and 'metrics' in r.results
+    ]
+    stats = {
+      m: mean_std([float(x[m]) for x in results if x.get(m) is not None])
+      for m in names
+    }
+    last = [r.train[-1] for r in g.runs if r.train]
+    for key in FINAL_TRAIN:
+      stats[key] = mean_std([float(t[key]) for t in last if key in t])
+    steps = sorted({t['step'] for t in last})
+    rows.append(
+      Row(
+        group=g.label,
+        overrides=g.overrides,
+        n=len(g.runs),
+        n_eval=len(results),
+        step='-'.join(str(s) for s in dict.fromkeys(steps[:1] + steps[-1:])),
+        stats=stats,
+      )
+    )
+  return rows

@@ -1,0 +1,133 @@
+"""The results tables (results.md, results.csv) and their notes."""
+
+import csv
+import json
+
+from gan_jax import rundir
+from gan_jax.report.read import Group
+from gan_jax.report.stats import Row
+
+
+def _fmt(x: float) -> str:
+  return f'{x:.4g}'
+
+
+def _cell(mean: float | None, std: float | None) -> str:
+  """'mean ± std', 'mean' without a std, '' without a mean."""
+  if mean is None:
+    return ''
+  return _fmt(mean) if std is None else f'{_fmt(mean)} ± {_fmt(std)}'
+
+
+def _value(v) -> str:
+  """An override's value as a cell: JSON for lists, dicts, bools and None."""
+  return (
+    json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else str(v)
+  )
+
+
+def _head_cells(row: Row, keys: list[str]) -> list:
+  """group, the override `keys` ('' where the row has none), n, n_eval, step."""
+  values = [
+    _value(row.overrides[k]) if k in row.overrides else '' for k in keys
+  ]
+  return [row.group, *values, row.n, row.n_eval, row.step]
+
+
+def write_table(
+  rows: list[Row], path_md: str, path_csv: str, notes=(), references=()
+) -> None:
+  """Writes results.md (mean ± std cells; then paper_table) and results.csv
+  (mean, std columns)."""
+  keys = list(dict.fromkeys(k for r in rows for k in r.overrides))
+  stats = list(dict.fromkeys(k for r in rows for k in r.stats))
+  head = ['group', *keys, 'n', 'n_eval', 'step']
+  lines = [
+    '| ' + ' | '.join(head + stats) + ' |',
+    '|' + ' --- |' * (len(head) + len(stats)),
+  ]
+  for r in rows:
+    cells = [str(c) for c in _head_cells(r, keys)]
+    cells += [_cell(*r.stats.get(k, (None, None))) for k in stats]
+    lines.append('| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |')
+  text = [
+    '# Results',
+    '',
+    (
+      'Per group: mean ± std over seeds (std: sample standard deviation, '
+      'ddof=1; none for one seed). n: runs read; n_eval: runs with a '
+      f"{rundir.RESULTS}, whose 'metrics' give the metric columns; d_real, "
+      "d_fake: mean D(x) and D(G(z)) of each run's last train row; step: "
+      'last train step.'
+    ),
+    '',
+    *lines,
+  ]
+  text += ['', *(f'- {n}' for n in notes)] if notes else []
+  text += paper_table(rows, references)
+  with open(path_md, 'w') as f:
+    f.write('\n'.join(text) + '\n')
+  with open(path_csv, 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(head + [f'{k}_{s}' for k in stats for s in ('mean', 'std')])
+    for r in rows:
+      cells = _head_cells(r, keys)
+      for k in stats:
+        cells += [
+          '' if x is None else repr(x) for x in r.stats.get(k, (None,) * 2)
+        ]
+      w.writerow(cells)
+
+
+def paper_table(rows: list[Row], references: list[dict]) -> list[str]:
+  """Markdown lines: each paper number beside ours for the same setting.
+
+  A reference row {'where': {field: value}, 'metrics': {name: value or
+  [mean, s.e.]}} (an experiment file's get_reference, kept in the sweep
+  index) matches the groups whose overrides hold every `where` item.
+  """
+  lines = []
+  for ref in references:
+    body = []
+    for entry in ref['rows']:
+      where = entry.get('where', {})
+      for r in rows:
+        if any(str(r.overrides.get(k)) != str(v) for k, v in where.items()):
+          continue
+        for metric, paper in entry.get('metrics', {}).items():
+          if isinstance(paper, (list, tuple)):
+            paper = f'{_fmt(paper[0])} ± {_fmt(paper[1])}'
+          ours = _cell(*r.stats.get(metric, (None, None)))
+          body.append(f'| {r.group} | {metric} | {ours} | {paper} |')
+    if body:
+      lines += [
+        '',
+        f'## Beside the paper: {ref.get("source", "")}',
+        '',
+        '| group | metric | ours (mean ± std) | paper |',
+        '| --- | --- | --- | --- |',
+        *body,
+      ]
+  return lines
+
+
+def protocol_notes(groups: list[Group]) -> list[str]:
+  """Notes naming the evaluation protocols of the results, and which groups
+  used each."""
+  used = {}
+  for g in groups:
+    for r in g.runs:
+      if r.results and r.results.get('protocol') is not None:
+        key = json.dumps(r.results['protocol'], sort_keys=True)
+        used.setdefault(key, []).append(g.label)
+  notes = []
+  for key, labels in used.items():
+    where = '' if len(used) == 1 else f' ({", ".join(dict.fromkeys(labels))})'
+    notes.append(f'protocol{where}: {key}')
+  if len(used) > 1:
+    notes.insert(
+      0,
+      'results measured under different protocols: compare '
+      'only rows that share one',
+    )
+  return notes

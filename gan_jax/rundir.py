@@ -1,0 +1,217 @@
+"""The run and sweep directories: every file name, the atomic writes, the readers.
+
+A run directory (README: "A run directory") is the project's public interface;
+this module is the only place its layout is spelled. No JAX: the report reads
+through it.
+
+  WORKDIR/config.json          the run's full config
+  WORKDIR/metrics.jsonl        {'step', scalars...} per logged step
+  WORKDIR/samples/step_XXXXXX.png
+  WORKDIR/checkpoints/STEP/    Orbax (gan_jax.checkpoint)
+  WORKDIR/corrupt_checkpoints/ unreadable checkpoints moved aside
+  WORKDIR/best_checkpoint/STEP/, best.json
+  WORKDIR/results.json         the final evaluation
+  WORKDIR/evaluations.jsonl    re-evaluations (gan_jax.evaluate)
+  WORKDIR/model_<i>/           the members of a num_models run
+  SWEEP/sweep.json             a sweep's index; SWEEP/<point>/ run directories
+"""
+
+import json
+import os
+import re
+
+import numpy as np
+from PIL import Image
+
+from gan_jax import config as config_lib
+from gan_jax.errors import ConfigError
+
+CONFIG = 'config.json'
+METRICS = 'metrics.jsonl'
+SAMPLES = 'samples'
+CHECKPOINTS = 'checkpoints'
+CORRUPT_CHECKPOINTS = 'corrupt_checkpoints'
+BEST_CHECKPOINT = 'best_checkpoint'
+BEST = 'best.json'
+RESULTS = 'results.json'
+EVALUATIONS = 'evaluations.jsonl'
+SWEEP_INDEX = 'sweep.json'
+_SAMPLE = re.compile(r'step_(\d+)\.png$')
+_MODEL = re.compile(r'model_(\d+)$')
+
+
+# ---- Names.
+
+
+def sample_path(workdir: str, step: int) -> str:
+  return os.path.join(workdir, SAMPLES, f'step_{step:06d}.png')
+
+
+def sample_step(path: str) -> int:
+  """The step of a sample_path."""
+  return int(_SAMPLE.search(path).group(1))
+
+
+def model_dir(workdir: str, i: int) -> str:
+  """Member i's run directory in a num_models workdir."""
+  return os.path.join(workdir, f'model_{i}')
+
+
+def is_run(path: str) -> bool:
+  return os.path.isfile(os.path.join(path, CONFIG))
+
+
+def is_sweep(path: str) -> bool:
+  return os.path.isfile(os.path.join(path, SWEEP_INDEX))
+
+
+def model_dirs(path: str) -> list[str]:
+  """The model_<i>/ run directories of a num_models run, by i."""
+  if not os.path.isdir(path):
+    return []
+  found = [
+    (int(m.group(1)), n) for n in os.listdir(path) if (m := _MODEL.fullmatch(n))
+  ]
+  return [
+    os.path.join(path, n) for _, n in sorted(found) if is_run(os.path.join(path, n))
+  ]
+
+
+def latest_sample(workdir: str) -> str | None:
+  """The samples/step_XXXXXX.png of the largest step, or None."""
+  folder = os.path.join(workdir, SAMPLES)
+  if not os.path.isdir(folder):
+    return None
+  found = [
+    (int(m.group(1)), n) for n in os.listdir(folder) if (m := _SAMPLE.search(n))
+  ]
+  return os.path.join(folder, max(found)[1]) if found else None
+
+
+# ---- Atomic writes: a reader never sees half a file.
+
+
+def write_text(path: str, text: str) -> None:
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  with open(path + '.tmp', 'w') as f:
+    f.write(text)
+  os.replace(path + '.tmp', path)
+
+
+def write_json(path: str, obj) -> None:
+  write_text(path, json.dumps(obj, indent=2))
+
+
+def save_png(path: str, grid: np.ndarray) -> None:
+  """Writes a uint8 (H, W, 1 or 3) array as PNG."""
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  tmp = path + '.tmp'
+  Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(
+    tmp, format='PNG'
+  )
+  os.replace(tmp, path)
+
+
+def append_jsonl(path: str, row: dict) -> None:
+  with open(path, 'a') as f:
+    f.write(json.dumps(row) + '\n')
+
+
+# ---- Readers.
+
+
+def read_json(path: str):
+  """The JSON in `path`, or None when there is no such file."""
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def read_config(workdir: str) -> dict | None:
+  """config.json as a plain dict, or None."""
+  return read_json(os.path.join(workdir, CONFIG))
+
+
+def write_config(workdir: str, config_text: str) -> None:
+  """config.json, rewritten only when its text changes."""
+  path = os.path.join(workdir, CONFIG)
+  if os.path.exists(path):
+    with open(path) as f:
+      if f.read() == config_text:
+        return
+  write_text(path, config_text)
+
+
+def load_config(workdir: str):
+  """The ConfigDict of the run in `workdir`; ConfigError when it has none."""
+  saved = read_config(workdir)
+  if saved is None:
+    raise ConfigError(
+      f'{os.path.join(workdir, CONFIG)} not found: pass the --workdir of a '
+      'run made by launch.py.'
+    )
+  return config_lib.from_saved(saved)
+
+
+def read_results(workdir: str) -> dict | None:
+  return read_json(os.path.join(workdir, RESULTS))
+
+
+def write_results(workdir: str, record: dict) -> None:
+  write_json(os.path.join(workdir, RESULTS), record)
+
+
+def read_best(workdir: str) -> dict | None:
+  """best.json: {'metric', 'step', 'value'} of the best evaluation, or None."""
+  return read_json(os.path.join(workdir, BEST))
+
+
+def write_best(workdir: str, best: dict) -> None:
+  write_json(os.path.join(workdir, BEST), best)
+
+
+def append_evaluation(workdir: str, record: dict) -> None:
+  append_jsonl(os.path.join(workdir, EVALUATIONS), record)
+
+
+def read_metrics(workdir: str) -> tuple[list[dict], list[dict], int]:
+  """(train rows, eval rows, unreadable lines) of WORKDIR/metrics.jsonl.
+
+  A row is an eval row when it has 'eval/...' keys, which lose that prefix.
+  For each step and kind the last row wins (a resumed run appends); rows come
+  back sorted by step.
+  """
+  path = os.path.join(workdir, METRICS)
+  train, evals, bad = {}, {}, 0
+  if not os.path.exists(path):
+    return [], [], 0
+  with open(path) as f:
+    for line in f:
+      if not line.strip():
+        continue
+      try:
+        row = json.loads(line)
+        step = int(row['step'])
+      except (ValueError, KeyError, TypeError):
+        bad += 1  # e.g. a line cut short when a run was killed
+        continue
+      if any(k.startswith('eval/') for k in row):
+        evals[step] = {'step': step} | {
+          k[len('eval/') :]: v for k, v in row.items() if k.startswith('eval/')
+        }
+      else:
+        train[step] = row | {'step': step}
+  return (
+    [train[s] for s in sorted(train)],
+    [evals[s] for s in sorted(evals)],
+    bad,
+  )
+
+
+def read_sweep_index(directory: str) -> dict | None:
+  return read_json(os.path.join(directory, SWEEP_INDEX))
+
+
+def write_sweep_index(directory: str, index: dict) -> None:
+  write_json(os.path.join(directory, SWEEP_INDEX), index)

@@ -1,0 +1,113 @@
+"""What a GAN is and what training carries: the GAN bundle and the TrainState.
+
+`GAN` holds the four objects that describe a GAN (generator, discriminator
+and their optimizers); `TrainState` is everything a step reads and writes,
+one pytree, checkpointed whole (its field names are the checkpoint format).
+"""
+
+import dataclasses
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import models
+
+
+@dataclasses.dataclass(frozen=True)
+class GAN:
+  """Generator and discriminator modules (Flax Linen) and their optimizers."""
+
+  g: Any
+  d: Any
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a step reads and writes; one pytree, checkpointed whole."""
+
+  step: jax.Array  # int32 scalar: generator updates done
+  rng: jax.Array  # uint32 (2,) base key; step keys are fold_in(rng, step)
+  g_params: Any
+  g_stats: Any  # generator BatchNorm running statistics
+  d_params: Any
+  d_stats: Any  # discriminator BatchNorm / spectral-norm statistics
+  g_opt: Any
+  d_opt: Any
+  g_ema: Any  # EMA of g_params (config.ema_decay > 0), else None
+
+
+OPTIM_FIELDS = (('lr', 'learning_rate'), ('b1', 'b1'), ('b2', 'b2'))
+
+
+def _adam_hparams(optim, net) -> dict:
+  """optax.adam's arguments for `net` ('g' or 'd'): its own or the shared."""
+  return {
+    name: optim[k] if optim[f'{net}_{k}'] is None else optim[f'{net}_{k}']
+    for k, name in OPTIM_FIELDS
+  }
+
+
+def make_optimizers(optim):
+  """Adam for G and D; `optim.g_lr` etc. override the shared lr/b1/b2.
+
+  The learning rate and betas live in the optimizer state
+  (`optax.inject_hyperparams`), so models vmapped in one program can
+  each have their own (`set_hyperparameters`).
+  """
+  adam = optax.inject_hyperparams(optax.adam)
+  return adam(**_adam_hparams(optim, 'g')), adam(**_adam_hparams(optim, 'd'))
+
+
+def build(config, shape, axis_name=None) -> GAN:
+  """The GAN of `config` (config.model, config.optim) for data of `shape`.
+
+  axis_name: the mesh axis BatchNorm and spectral norm average over (None
+  outside shard_map: sampling, evaluation).
+  """
+  g, d = models.build(config.model, shape, axis_name=axis_name)
+  return GAN(g, d, *make_optimizers(config.optim))
+
+
+def set_hyperparameters(state: TrainState, optim) -> TrainState:
+  """Writes the lr/b1/b2 of config.optim into the optimizer states."""
+
+  def put(opt, net):
+    hp = dict(opt.hyperparams)
+    for name, value in _adam_hparams(optim, net).items():
+      hp[name] = jnp.full_like(hp[name], value)
+    return opt._replace(hyperparams=hp)
+
+  return state.replace(g_opt=put(state.g_opt, 'g'), d_opt=put(state.d_opt, 'd'))
+
+
+def init_state(gan: GAN, z_dim: int, shape, key, ema=False) -> TrainState:
+  """Initial parameters, optimizer states and base key from `key`.
+
+  D is initialised on one pack (one example unless D is models.Packed).
+  """
+  k_g, k_d, k_rng = jax.random.split(key, 3)
+  g_vars, d_vars = models.init_variables(gan.g, gan.d, z_dim, shape, k_g, k_d)
+  return TrainState(
+    step=jnp.zeros((), jnp.int32),
+    rng=k_rng,
+    g_params=g_vars['params'],
+    g_stats=g_vars.get('batch_stats', {}),
+    d_params=d_vars['params'],
+    d_stats=d_vars.get('batch_stats', {}),
+    g_opt=gan.g_tx.init(g_vars['params']),
+    d_opt=gan.d_tx.init(d_vars['params']),
+    g_ema=jax.tree.map(jnp.array, g_vars['params']) if ema else None,
+  )
+
+
+def generator_variables(state: TrainState) -> dict:
+  """G's variables for sampling: EMA weights when the run keeps them."""
+  return {
+    'params': state.g_params if state.g_ema is None else state.g_ema,
+    'batch_stats': state.g_stats,
+  }

@@ -1,0 +1,230 @@
+"""The named pieces of a GAN step: forwards, the D update, the G update, metrics.
+
+Each is a pure function of explicit inputs, called inside shard_map over the
+`data` axis (losses are `lax.pmean`'d over it); an update scheme
+(gan_jax/train_step.py) is a composition of them.
+
+Objectives: D minimises loss.d_loss + penalty + R1, G minimises loss.g_loss,
+with penalty = w * PENALTIES[loss.penalty] (WGAN-GP, DRAGAN) and
+R1 = gamma/2 E_x ||grad_x D(x)||^2 (Mescheder et al. 2018), both of the critic
+x -> D(x, y_real); an AC-GAN D (Odena et al. 2017) adds
+ac_weight * (CE(c(x), y_real) + CE(c(G(z, y)), y)) to D's loss and
+ac_weight * CE(c(G(z, y)), y) to G's, c its class logits. Each loss is the
+pmean over `data` of the per-device losses, and BatchNorm statistics are
+pmean'd too, so gradients are those of the global-batch objective: JAX
+transposes the pmean of the loss into the average of the per-device
+gradients of replicated parameters (an explicit pmean of the gradients
+would count them twice under shard_map's replication checking).
+With config.compute_dtype 'bfloat16', G and D run on bfloat16 copies of
+their parameters and inputs and their outputs are cast back to float32, so
+losses, gradients, optimizer and statistics stay float32.
+With a PacGAN D (models.Packed, m = pack > 1; Lin et al. 2018) logits are
+one per pack of m samples; penalties and R1 act on D's input space, the
+packs (WGAN-GP interpolates a real and a fake pack with one eps).
+"""
+
+import functools
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import losses, models
+from gan_jax.models import conditional
+from gan_jax.train_state import GAN
+
+AXIS = 'data'  # the mesh axis of data parallelism
+
+
+@flax.struct.dataclass
+class Player:
+  """One network's slice of the TrainState: parameters, statistics, optimizer."""
+
+  params: Any
+  stats: Any
+  opt: Any
+
+
+@flax.struct.dataclass
+class DOut:
+  """What a D update saw: its loss, gradients and outputs (before the update).
+
+  logits (B/m,) per pack; class logits (B, K) with an AC-GAN head, else None.
+  """
+
+  loss: jax.Array
+  grads: Any
+  real_logits: jax.Array
+  fake_logits: jax.Array
+  real_cls: Any
+  fake_cls: Any
+
+
+def _casts(compute_dtype: str):
+  """(low, full): pytree casts of floating leaves to `compute_dtype` and back
+  to float32; identities for float32."""
+  if compute_dtype == 'float32':
+    return (lambda t: t), (lambda t: t)
+
+  def cast(dtype):
+    def leaf(x):
+      floating = jnp.issubdtype(jnp.result_type(x), jnp.floating)
+      return x.astype(dtype) if floating else x
+
+    return lambda tree: jax.tree.map(leaf, tree)
+
+  return cast(jnp.dtype(compute_dtype)), cast(jnp.float32)
+
+
+def apply_d(gan: GAN, config, params, stats, x, y, rng):
+  """D in training mode on x (B, *shape) with labels y (B,).
+
+  Returns ((logits (B/m,), class logits (B, K) or None), new statistics).
+  """
+  low, full = _casts(config.get('compute_dtype', 'float32'))
+  out, new = gan.d.apply(
+    {'params': low(params), 'batch_stats': stats},
+    low(x),
+    y,
+    train=True,
+    mutable=['batch_stats'],
+    rngs={'dropout': rng},
+  )
+  return conditional.split(full(out)), new.get('batch_stats', stats)
+
+
+def apply_g(gan: GAN, config, params, stats, z, y):
+  """G in training mode: z (B, z_dim), y (B,) -> (G(z, y), new statistics)."""
+  low, full = _casts(config.get('compute_dtype', 'float32'))
+  fake, new = gan.g.apply(
+    {'params': low(params), 'batch_stats': stats},
+    low(z),
+    y,
+    train=True,
+    mutable=['batch_stats'],
+  )
+  return full(fake), new.get('batch_stats', stats)
+
+
+def generate(gan: GAN, config, params, stats, z, y):
+  """(fake, vjp, new stats): G's forward and its VJP with respect to params,
+  so a G update can reuse this forward (same parameters, same gradient)."""
+  fake, vjp, stats = jax.vjp(
+    functools.partial(apply_g, gan, config, stats=stats, z=z, y=y),
+    params,
+    has_aux=True,
+  )
+  return fake, vjp, stats
+
+
+def class_loss(config, class_logits, y):
+  """ac_weight * mean CE (0 without an AC-GAN classifier head)."""
+  if class_logits is None:
+    return 0.0
+  ce = optax.softmax_cross_entropy_with_integer_labels(class_logits, y)
+  return config.ac_weight * jnp.mean(ce)
+
+
+def d_loss(gan: GAN, config, params, stats, real, y_real, fake, y_fake, key):
+  """D's global-batch loss with its penalties; returns (loss, (stats, DOut
+  fields)). key: this D step's key, split into the real, fake and penalty
+  keys. Penalties' extra forwards do not update the statistics."""
+  loss = losses.get(config.loss)
+  k_real, k_fake, k_pen = jax.random.split(key, 3)
+  (real_logits, real_cls), stats = apply_d(
+    gan, config, params, stats, real, y_real, k_real
+  )
+  (fake_logits, fake_cls), stats = apply_d(
+    gan, config, params, stats, fake, y_fake, k_fake
+  )
+  total = loss.d_loss(real_logits, fake_logits)
+  total += class_loss(config, real_cls, y_real)
+  total += class_loss(config, fake_cls, y_fake)
+  m = models.pack_size(gan.d)
+  critic = lambda x: apply_d(  # noqa: E731
+    gan, config, params, stats, models.unpack(x, m), y_real, k_pen
+  )[0][0]
+  real_in, fake_in = models.pack(real, m), models.pack(fake, m)
+  if loss.penalty:
+    weight = config.penalty_weight
+    weight = loss.penalty_weight if weight is None else weight
+    total += losses.PENALTIES[loss.penalty](
+      critic, real_in, fake_in, k_pen, weight
+    )
+  if config.r1_gamma > 0:
+    total += losses.r1_penalty(critic, real_in, config.r1_gamma)
+  total = jax.lax.pmean(total, AXIS)
+  return total, (stats, real_logits, fake_logits, real_cls, fake_cls)
+
+
+def d_update(gan: GAN, config, d: Player, real, y_real, fake, y_fake, key):
+  """One optimizer step of D on (real, fake); D's weights are then clipped
+  to [-c, c] when config.d_weight_clip = c > 0 (Arjovsky et al. 2017).
+  Returns (new Player, DOut)."""
+  (total, aux), grads = jax.value_and_grad(
+    functools.partial(d_loss, gan, config), has_aux=True
+  )(d.params, d.stats, real, y_real, fake, y_fake, key)
+  stats, *outputs = aux
+  updates, opt = gan.d_tx.update(grads, d.opt, d.params)
+  params = optax.apply_updates(d.params, updates)
+  if config.d_weight_clip > 0:
+    c = config.d_weight_clip
+    params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
+  return Player(params, stats, opt), DOut(total, grads, *outputs)
+
+
+def g_loss(gan: GAN, config, fake, y_fake, d: Player, real_logits, key):
+  """G's global-batch loss as a function of its samples `fake` (B, *shape),
+  scored by D in training mode; returns (loss, D's new statistics)."""
+  loss = losses.get(config.loss)
+  (logits, cls), stats = apply_d(
+    gan, config, d.params, d.stats, fake, y_fake, key
+  )
+  real = jax.lax.stop_gradient(real_logits) if loss.g_needs_real else None
+  total = loss.g_loss(logits, real) + class_loss(config, cls, y_fake)
+  return jax.lax.pmean(total, AXIS), stats
+
+
+def g_update(gan: GAN, config, g: Player, fake, g_vjp, y_fake, d: Player,
+             real_logits, key):
+  """One optimizer step of G through D = `d`, from G's forward (fake, g_vjp)
+  by `generate` at g.params. Returns (new G Player, D's new statistics,
+  loss, gradients)."""
+  (total, d_stats), fake_grads = jax.value_and_grad(
+    functools.partial(g_loss, gan, config), has_aux=True
+  )(fake, y_fake, d, real_logits, key)
+  (grads,) = g_vjp(fake_grads)
+  updates, opt = gan.g_tx.update(grads, g.opt, g.params)
+  params = optax.apply_updates(g.params, updates)
+  return Player(params, g.stats, opt), d_stats, total, grads
+
+
+def metrics(d_out: DOut, g_loss_value, g_grads, y_real, y_fake) -> dict:
+  """The logged scalars, averaged over devices: losses, mean D(x) and
+  D(G(z)), gradient norms; with an AC-GAN D the top-1 accuracy of its
+  classifier on the real batch and on G's samples against their labels."""
+  out = {
+    'd_loss': d_out.loss,
+    'g_loss': g_loss_value,
+    'd_real': jax.lax.pmean(jnp.mean(jax.nn.sigmoid(d_out.real_logits)), AXIS),
+    'd_fake': jax.lax.pmean(jnp.mean(jax.nn.sigmoid(d_out.fake_logits)), AXIS),
+    'd_grad_norm': optax.tree.norm(d_out.grads),
+    'g_grad_norm': optax.tree.norm(g_grads),
+  }
+  if d_out.real_cls is not None:
+
+    def accuracy(class_logits, y):
+      return jax.lax.pmean(jnp.mean(jnp.argmax(class_logits, -1) == y), AXIS)
+
+    out['ac_real_accuracy'] = accuracy(d_out.real_cls, y_real)
+    out['ac_fake_accuracy'] = accuracy(d_out.fake_cls, y_fake)
+  return out
+
+
+def ema(config, g_ema, g_params):
+  """g_ema <- decay * g_ema + (1 - decay) * g_params (decay = ema_decay > 0)."""
+  if config.ema_decay > 0:
+    return optax.incremental_update(g_params, g_ema, 1 - config.ema_decay)
+  return g_ema

@@ -1,0 +1,180 @@
+"""Read-time checks of a config: names, sizes and combinations.
+
+`validate(config)` runs before any work (data, workdir, compilation) and
+raises errors.ConfigError naming the field to change. It imports the
+registries (losses, models, datasets, metrics), which import nothing of it.
+"""
+
+import jax
+
+from gan_jax import data, losses, metrics, models
+from gan_jax.errors import ConfigError, check_name
+from gan_jax.metrics import inception
+
+COMPUTE_DTYPES = ('float32', 'bfloat16')
+POSITIVE = (
+  'batch_size',
+  'num_models',
+  'num_steps',
+  'd_steps',
+  'steps_per_dispatch',
+  'log_every',
+  'sample_every',
+  'checkpoint_every',
+)
+NON_NEGATIVE = ('r1_gamma', 'd_weight_clip', 'ema_decay')
+PER_DISPATCH = ('log_every', 'sample_every', 'checkpoint_every', 'num_steps')
+
+
+def validate(config) -> None:
+  """Checks names and sizes before any work starts; raises ConfigError."""
+  check_name('loss', config.loss, losses.LOSSES)
+  check_name('model', config.model.name, models.MODELS)
+  check_name('dataset', config.data.name, data.DATASETS)
+  dataset = data.DATASETS[config.data.name]
+  _check_pack(config)
+  check_name(
+    'compute_dtype', config.get('compute_dtype', 'float32'), COMPUTE_DTYPES
+  )
+  _check_conditional(config, dataset)
+  _check_model(config.model, dataset.shape)
+  for key in POSITIVE:
+    if config[key] < 1:
+      raise ConfigError(f'config.{key} must be >= 1, got {config[key]}')
+  for key in NON_NEGATIVE:
+    if config[key] < 0:
+      raise ConfigError(f'config.{key} must be >= 0, got {config[key]}')
+  if config.ema_decay >= 1:
+    raise ConfigError(f'config.ema_decay must be < 1, got {config.ema_decay}')
+  check_eval(config)
+  penalised = losses.LOSSES[config.loss].penalty or config.r1_gamma > 0
+  if penalised and config.model.d.get('norm') == 'batch':
+    raise ConfigError(
+      f'loss {config.loss!r} / r1_gamma penalise per-example input gradients, '
+      'which BatchNorm in D mixes across the batch: set '
+      "--config.model.d.norm=layer (Gulrajani et al. 2017) or 'none'."
+    )
+  for key in PER_DISPATCH:
+    if config[key] % config.steps_per_dispatch:
+      raise ConfigError(
+        f'config.{key}={config[key]} must be a multiple of '
+        f'config.steps_per_dispatch={config.steps_per_dispatch}'
+      )
+
+
+def _check_pack(config) -> None:
+  """model.pack >= 1 divides the per-device batch (D packs per device)."""
+  m = config.model.pack
+  if not isinstance(m, int) or m < 1:
+    raise ConfigError(f'config.model.pack must be an integer >= 1, got {m!r}')
+  n_dev = jax.device_count()
+  if m > 1 and config.batch_size % (n_dev * m):
+    raise ConfigError(
+      f'config.batch_size={config.batch_size} over {n_dev} device(s) does '
+      f'not split into packs of config.model.pack={m} on every device; use '
+      f'a batch_size that is a multiple of {n_dev * m}.'
+    )
+
+
+def _check_conditional(config, dataset) -> None:
+  """model.num_classes is 0 or the dataset's; a usable training subset."""
+  k, name = config.model.num_classes, config.data.name
+  if k not in (0, dataset.num_classes):
+    raise ConfigError(
+      f'config.model.num_classes={k}: {name} has {dataset.num_classes} '
+      f'classes; set it to {dataset.num_classes} (class-conditional) or 0.'
+    )
+  if k and config.model.pack > 1:
+    raise ConfigError(
+      'PacGAN packs (config.model.pack > 1) mix labels: use them with an '
+      'unconditional model (config.model.num_classes=0).'
+    )
+  if config.ac_weight < 0:
+    raise ConfigError(f'config.ac_weight must be >= 0, got {config.ac_weight}')
+  f = config.data.train_fraction
+  if not 0 < f <= 1:
+    raise ConfigError(f'config.data.train_fraction must be in (0, 1], got {f}')
+  if f < 1 and dataset.kind != 'image':
+    raise ConfigError(
+      f'config.data.train_fraction subsets image datasets; {name} is drawn '
+      'afresh at every step: leave it at 1.'
+    )
+
+
+def _check_model(model_config, shape) -> None:
+  """Builds G and D abstractly: unknown fields or values fail here."""
+  try:
+    g, d = models.build(model_config, shape)
+    key = jax.random.PRNGKey(0)
+    jax.eval_shape(
+      lambda: models.init_variables(g, d, model_config.z_dim, shape, key, key)
+    )
+  except (TypeError, ValueError) as e:
+    raise ConfigError(
+      f'config.model ({model_config.name}) does not fit: {e}'
+    ) from e
+
+
+def check_eval(config) -> None:
+  """Raises ConfigError for eval settings that cannot run on this dataset."""
+  ev = config.eval
+  dataset = data.DATASETS[config.data.name]
+  names = metrics.names(ev)
+  for name in names:
+    check_name('metric', name, metrics.METRICS)
+  check_name('feature_net', ev.feature_net, metrics.FEATURE_NETS)
+  if 'modes' in names and dataset.kind != 'points':
+    raise ConfigError(
+      f"metric 'modes' counts mixture modes; {config.data.name} is not a "
+      'toy mixture: drop it from config.eval.metrics.'
+    )
+  if any(n in metrics.FEATURE_METRICS for n in names):
+    _check_features(config, dataset, names)
+  labelled = [n for n in names if n in metrics.LABEL_METRICS]
+  if labelled and (not config.model.num_classes or dataset.kind != 'image'):
+    raise ConfigError(
+      f'metric(s) {", ".join(labelled)} train a classifier on generated '
+      'images by class: they need an image dataset and a class-conditional '
+      'model (config.model.num_classes > 0); drop them otherwise.'
+    )
+  if labelled and ev.cas_steps < 1:
+    raise ConfigError(f'config.eval.cas_steps must be >= 1, got {ev.cas_steps}')
+  scalars = [s for n in names for s in metrics.METRICS[n]]
+  if names and ev.best_metric and ev.best_metric not in scalars:
+    ranked = metrics.LOWER_IS_BETTER + metrics.HIGHER_IS_BETTER
+    raise ConfigError(
+      f'config.eval.best_metric={ev.best_metric!r} is not computed by '
+      f'config.eval.metrics={ev.metrics!r}; choose one of '
+      f'{", ".join(s for s in scalars if s in ranked)}'
+      " or '' for no best checkpoint."
+    )
+  if ev.num_samples < 10:
+    raise ConfigError(
+      f'config.eval.num_samples must be >= 10, got {ev.num_samples}'
+    )
+  if ev.every < 0 or (ev.every and ev.every % config.steps_per_dispatch):
+    raise ConfigError(
+      f'config.eval.every={ev.every} must be 0 (only at the end) or a '
+      f'multiple of config.steps_per_dispatch={config.steps_per_dispatch}'
+    )
+
+
+def _check_features(config, dataset, names) -> None:
+  """The feature network fits the data; a missing weights file fails now."""
+  ev = config.eval
+  if dataset.kind == 'points' and ev.feature_net != 'raw':
+    raise ConfigError(
+      "toy data has no feature network: set config.eval.feature_net='raw'."
+    )
+  if ev.feature_net == 'lenet' and dataset.shape != (28, 28, 1):
+    raise ConfigError(
+      f'the lenet feature network is for 28x28x1 images, not '
+      f"{config.data.name}: set config.eval.feature_net='inception'."
+    )
+  if ev.feature_net == 'inception':
+    inception.check_path(ev.inception_path)
+  if 'is' in names and ev.feature_net == 'raw':
+    raise ConfigError(
+      "metric 'is' needs a classifier: set config.eval.feature_net to "
+      "'lenet' or 'inception', or drop 'is'."
+    )
