@@ -54,10 +54,22 @@ def base_config() -> ml_collections.ConfigDict:
   # labelled subset of a small-data study), drawn from subset_seed.
   c.data.train_fraction = 1.0
   c.data.subset_seed = 0
+  # The TFDS split trained on, or a slice of it: Goodfellow et al. 2014 train
+  # on 'train[0:50000]' (train[50000:60000] chooses the Parzen sigma).
+  c.data.train_split = 'train'
+  # Images as models see them: [-1, 1] (tanh G) or, True, [0, 1] (sigmoid G;
+  # Goodfellow et al. 2014). Samples are mapped back to [-1, 1] for metrics.
+  c.data.unit_range = False
+  # Toy mixtures: 0 draws every batch afresh; N > 0 trains on one fixed set
+  # of N points drawn from subset_seed (PacGAN: 100,000).
+  c.data.num_train = 0
 
   c.model = ml_collections.ConfigDict()
   c.model.name = 'dcgan'  # a name in gan_jax.models.MODELS
   c.model.z_dim = 100
+  # The noise prior: 'normal' N(0, I) or 'uniform' on [-sqrt 3, sqrt 3]^z_dim
+  # (unit variance; Goodfellow et al. 2014's released code).
+  c.model.z_prior = 'normal'
   c.model.g = ml_collections.ConfigDict()  # generator constructor fields
   c.model.d = ml_collections.ConfigDict()  # discriminator constructor fields
   # PacGAN (Lin et al. 2018): m > 1 lets D score packs of m samples
@@ -70,16 +82,31 @@ def base_config() -> ml_collections.ConfigDict:
   # 'projection' (Miyato & Koyama 2018) or 'acgan' (Odena et al. 2017).
   c.model.num_classes = 0
 
-  # Adam (Radford et al. 2016: lr 2e-4, b1 0.5). g_*/d_* override the shared
-  # value for one network: TTUR (Heusel et al. 2017) uses d_lr > g_lr.
+  # 'adam' (Radford et al. 2016: lr 2e-4, b1 0.5) or 'sgd' with momentum.
+  # g_*/d_* override the shared value for one network: TTUR (Heusel et al.
+  # 2017) uses d_lr > g_lr.
   c.optim = ml_collections.ConfigDict({'lr': 2e-4, 'b1': 0.5, 'b2': 0.999})
   for net in ('g', 'd'):
     for key in ('lr', 'b1', 'b2'):
       c.optim[f'{net}_{key}'] = config_dict.placeholder(float)
+  c.optim.name = 'adam'
+  # SGD: lr_t = max(lr / lr_decay^t, lr_min) after t updates; momentum rises
+  # linearly from `momentum` to `momentum_final` between the updates of
+  # `momentum_ramp` = (start, end) (Goodfellow et al. 2014: lr 0.1, decay
+  # 1.000004, floor 1e-6, momentum 0.5 -> 0.7 over epochs 1 to 250).
+  c.optim.momentum = 0.0
+  c.optim.momentum_final = config_dict.placeholder(float)  # None: constant
+  c.optim.momentum_ramp = (0, 0)
+  c.optim.lr_decay = 1.0
+  c.optim.lr_min = 0.0
 
   c.batch_size = 128  # global, split over all devices
   c.num_steps = 3000  # generator updates
   c.d_steps = 1  # discriminator updates per generator update (n_critic)
+  # How the players move: 'alternating' (d_steps D updates, then G through
+  # the updated D) or 'simultaneous' (both gradients at the same parameters
+  # from one minibatch; d_steps = 1). See gan_jax/train_step.py.
+  c.update_scheme = 'alternating'
   c.penalty_weight = config_dict.placeholder(float)  # None: the loss's own
   c.r1_gamma = 0.0  # R1 on real data (Mescheder et al. 2018: 10)
   c.d_weight_clip = 0.0  # clip D weights to [-c, c] (Arjovsky et al.: 0.01)

@@ -118,12 +118,14 @@ class TfdsImages:
   def load(self, data_config) -> dict[str, np.ndarray]:
     """The training set: {'images': uint8 (N, H, W, C), 'labels': (N,)}.
 
+    The split is data_config.train_split ('train', or a slice such as
+    'train[0:50000]').
     With data_config.train_fraction = f < 1, a class-stratified subset:
     round(f * N_c) examples of each class c, the first of a permutation
     drawn from data_config.subset_seed (the labelled set of a small-data
     study). Prepares the dataset if needed.
     """
-    images, labels = self.read(data_config, 'train')
+    images, labels = self.read(data_config, data_config.get('train_split', 'train'))
     f = data_config.get('train_fraction', 1.0)
     if f < 1:
       keep = stratified_subset(labels, f, data_config.get('subset_seed', 0))
@@ -177,16 +179,26 @@ class TfdsImages:
       )
     return images, labels
 
-  def sample(self, source, key: jax.Array, batch_size: int):
-    """Draws examples uniformly with replacement, scaled as x / 127.5 - 1.
+  def sample(self, source, key: jax.Array, batch_size: int, unit_range=False):
+    """Draws examples uniformly with replacement, scaled as x / 127.5 - 1
+    (or x / 255 with `unit_range`).
 
-    source: `load`'s dict -> (float32 (batch_size, H, W, C) in [-1, 1],
-    labels int32 (batch_size,)).
+    source: `load`'s dict -> (float32 (batch_size, H, W, C) in [-1, 1] (or
+    [0, 1]), labels int32 (batch_size,)).
     """
     n = source['labels'].shape[0]
     idx = jax.random.randint(key, (batch_size,), 0, n)
-    x = source['images'][idx].astype(jnp.float32) / 127.5 - 1.0
+    x = source['images'][idx].astype(jnp.float32)
+    x = x / 255.0 if unit_range else x / 127.5 - 1.0
     return x, source['labels'][idx]
+
+
+def to_symmetric(samples, data_config):
+  """Samples of a model on `data_config`'s scale -> [-1, 1] (pictures and
+  metrics read this scale): 2x - 1 for unit_range images, else as they are."""
+  if data_config.get('unit_range', False):
+    return samples * 2.0 - 1.0
+  return samples
 
 
 def stratified_subset(labels: np.ndarray, fraction: float, seed: int):
@@ -235,21 +247,38 @@ class GaussianMixture:
     """One class per mixture component."""
     return len(self.centres)
 
-  def load(self, data_config) -> np.ndarray:
-    """The centres, float32 (K, 2); `data_config` is not used."""
-    del data_config
-    return np.asarray(self.centres, np.float32)
+  def load(self, data_config) -> dict[str, np.ndarray]:
+    """{'centres': float32 (K, 2)}; with data_config.num_train = N > 0 also
+    a fixed training set {'points': (N, 2), 'labels': (N,)} drawn once from
+    data_config.subset_seed (the same at every load, hence across resumes)."""
+    centres = np.asarray(self.centres, np.float32)
+    n = data_config.get('num_train', 0)
+    if not n:
+      return {'centres': centres}
+    key = jax.random.PRNGKey(data_config.get('subset_seed', 0))
+    points, labels = self.draw(centres, key, n)
+    return {
+      'centres': centres,
+      'points': np.asarray(points),
+      'labels': np.asarray(labels),
+    }
 
-  def sample(self, centres: jax.Array, key: jax.Array, batch_size: int):
-    """x = c_k + std * eps, k ~ U{0..K-1}, eps ~ N(0, I).
-
-    centres: float32 (K, 2) -> (x float32 (batch_size, 2), k int32
-    (batch_size,)).
-    """
+  def draw(self, centres, key: jax.Array, n: int):
+    """n fresh draws x = c_k + std * eps, k ~ U{0..K-1}, eps ~ N(0, I):
+    (x float32 (n, 2), k int32 (n,))."""
     k_mode, k_noise = jax.random.split(key)
-    k = jax.random.randint(k_mode, (batch_size,), 0, centres.shape[0])
-    eps = jax.random.normal(k_noise, (batch_size, 2), centres.dtype)
-    return centres[k] + self.std * eps, k
+    k = jax.random.randint(k_mode, (n,), 0, centres.shape[0])
+    eps = jax.random.normal(k_noise, (n, 2), jnp.float32)
+    return jnp.asarray(centres)[k] + self.std * eps, k
+
+  def sample(self, source, key: jax.Array, batch_size: int, unit_range=False):
+    """A training batch: fresh draws, or uniform with replacement from the
+    fixed set when `source` (`load`'s dict) holds one."""
+    del unit_range  # images only
+    if 'points' not in source:
+      return self.draw(source['centres'], key, batch_size)
+    idx = jax.random.randint(key, (batch_size,), 0, source['labels'].shape[0])
+    return source['points'][idx], source['labels'][idx]
 
 
 # ring and grid: the 2-D mixtures of PacGAN (Lin et al. 2018), after VEEGAN

@@ -69,10 +69,10 @@ class Evaluator:
     self.dataset = dataset = data.DATASETS[config.data.name]
     self.protocol = {'num_samples': ev.num_samples, 'metrics': self.names}
     if dataset.kind == 'points':
-      centres = dataset.load(config.data)
+      centres = dataset.load(config.data)['centres']
       key = jax.random.PRNGKey(REFERENCE_SEED)
       draws = [
-        np.asarray(dataset.sample(centres, k, ev.num_samples)[0])
+        np.asarray(dataset.draw(centres, k, ev.num_samples)[0])
         for k in jax.random.split(key, 3)
       ]
       self.reference, parzen_valid, parzen_test = draws
@@ -224,7 +224,9 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
     key,
     config.eval.batch_size,
     config.model.num_classes,
+    config.model.z_prior,
   )
+  samples = data.to_symmetric(samples, config.data)
   labels = sampling.class_labels(len(samples), config.model.num_classes)
   scores = evaluator(samples, labels)
   generator = 'EMA' if state.g_ema is not None else 'trained'

@@ -48,15 +48,25 @@ def main(argv):
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   if ext == '.npy':
     samples = sampling.generate(
-      gan.g, variables, config.model.z_dim, FLAGS.num, key, num_classes=k
+      gan.g,
+      variables,
+      config.model.z_dim,
+      FLAGS.num,
+      key,
+      num_classes=k,
+      prior=config.model.z_prior,
     )
+    samples = data.to_symmetric(samples, config.data)
     np.save(FLAGS.out, samples.astype(np.float32))
     if k:
       labels = sampling.class_labels(FLAGS.num, k)
       np.save(FLAGS.out[:-4] + '_labels.npy', labels)
   else:
-    z, y, cols = sampling.grid_inputs(key, FLAGS.num, config.model.z_dim, k)
+    z, y, cols = sampling.grid_inputs(
+      key, FLAGS.num, config.model.z_dim, k, config.model.z_prior
+    )
     samples = np.asarray(gan.g.apply(variables, z, y, train=False))
+    samples = data.to_symmetric(samples, config.data)
     title = f'step {int(state.step)}'
     rundir.save_png(
       FLAGS.out, writers.picture(samples, dataset, source, cols, title)

@@ -77,6 +77,7 @@ def check_workdir(config, workdir, allow_config_change) -> str:
   config_text = config.to_json_best_effort(indent=2, sort_keys=True)
   old = rundir.read_config(workdir)
   if old is not None and not allow_config_change:
+    old = config_lib.to_dict(config_lib.from_saved(old))  # newer fields
     changes = [
       c
       for c in config_lib.changes(old, config_lib.to_dict(config))
@@ -92,18 +93,20 @@ def check_workdir(config, workdir, allow_config_change) -> str:
 
 
 def _check_vmappable(configs) -> None:
-  """Models of one program may differ only in VMAPPED_FIELDS."""
+  """Models of one program may differ only in VMAPPED_FIELDS (SGD's
+  schedules are not in the state: only in the seed)."""
   first = config_lib.to_dict(configs[0])
+  vmapped = VMAPPED_FIELDS if configs[0].optim.name == 'adam' else ('seed',)
   for c in configs[1:]:
     other = [
       f
       for f in config_lib.changes(first, config_lib.to_dict(c))
-      if f not in VMAPPED_FIELDS
+      if f not in vmapped
     ]
     if other:
       raise ConfigError(
         f'models trained in one program may differ only in '
-        f'{", ".join(VMAPPED_FIELDS)}; these differ too: {", ".join(other)}. '
+        f'{", ".join(vmapped)}; these differ too: {", ".join(other)}. '
         'Train them as separate runs.'
       )
 
@@ -133,6 +136,7 @@ class Member:
       config.num_samples,
       config.model.z_dim,
       config.model.num_classes,
+      config.model.z_prior,
     )
     self._writer = None  # opened when the loop first writes
 
@@ -156,6 +160,7 @@ class Member:
   def write_samples(self, run: 'Setup', state, step: int) -> None:
     """The fixed-noise picture at `step`: samples/ and TensorBoard."""
     samples = np.asarray(run.sample(state, self.z_fixed, self.y_fixed))
+    samples = data.to_symmetric(samples, self.config.data)
     picture = writers.picture(
       samples, run.dataset, run.source, self.grid_cols, f'step {step}'
     )

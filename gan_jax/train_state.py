@@ -6,6 +6,7 @@ one pytree, checkpointed whole (its field names are the checkpoint format).
 """
 
 import dataclasses
+import math
 from typing import Any
 
 import flax
@@ -52,13 +53,45 @@ def _adam_hparams(optim, net) -> dict:
   }
 
 
-def make_optimizers(optim):
-  """Adam for G and D; `optim.g_lr` etc. override the shared lr/b1/b2.
+OPTIMIZERS = ('adam', 'sgd')
 
-  The learning rate and betas live in the optimizer state
-  (`optax.inject_hyperparams`), so models vmapped in one program can
-  each have their own (`set_hyperparameters`).
+
+def sgd_schedules(optim, net):
+  """(learning rate, momentum) of SGD for `net` as optax schedules of the
+  update count t: lr_t = max(lr / lr_decay^t, lr_min); momentum constant, or
+  linear from `momentum` to `momentum_final` over `momentum_ramp`."""
+  lr = optim.lr if optim[f'{net}_lr'] is None else optim[f'{net}_lr']
+  log_decay, floor = math.log(optim.lr_decay), optim.lr_min  # float64 log
+
+  def learning_rate(t):
+    return jnp.maximum(lr * jnp.exp(-log_decay * t.astype(jnp.float32)), floor)
+
+  if optim.momentum_final is None:
+    momentum = optax.constant_schedule(optim.momentum)
+  else:
+    start, end = optim.momentum_ramp
+    momentum = optax.linear_schedule(
+      optim.momentum, optim.momentum_final, end - start, start
+    )
+  return learning_rate, momentum
+
+
+def make_optimizers(optim):
+  """(G's, D's) optimizer: Adam or SGD with momentum (`optim.name`).
+
+  Adam: `optim.g_lr` etc. override the shared lr/b1/b2, which live in the
+  optimizer state (`optax.inject_hyperparams`), so models vmapped in one
+  program can each have their own (`set_hyperparameters`). SGD: optax's
+  heavy-ball trace t <- g + mu t, update -lr t, with sgd_schedules (for a
+  constant lr the same steps as v <- mu v - lr g of pylearn2).
   """
+  if optim.get('name', 'adam') == 'sgd':
+
+    def sgd(net):
+      lr, momentum = sgd_schedules(optim, net)
+      return optax.inject_hyperparams(optax.sgd)(lr, momentum)
+
+    return sgd('g'), sgd('d')
   adam = optax.inject_hyperparams(optax.adam)
   return adam(**_adam_hparams(optim, 'g')), adam(**_adam_hparams(optim, 'd'))
 
@@ -74,7 +107,10 @@ def build(config, shape, axis_name=None) -> GAN:
 
 
 def set_hyperparameters(state: TrainState, optim) -> TrainState:
-  """Writes the lr/b1/b2 of config.optim into the optimizer states."""
+  """Writes the lr/b1/b2 of config.optim into Adam's states (SGD's are
+  schedules, recomputed at every update)."""
+  if optim.get('name', 'adam') != 'adam':
+    return state
 
   def put(opt, net):
     hp = dict(opt.hyperparams)

@@ -7,7 +7,8 @@ registries (losses, models, datasets, metrics), which import nothing of it.
 
 import jax
 
-from gan_jax import data, losses, metrics, models
+from gan_jax import data, losses, metrics, models, sampling, train_state
+from gan_jax import train_step
 from gan_jax.errors import ConfigError, check_name
 from gan_jax.metrics import inception
 
@@ -46,6 +47,8 @@ def validate(config) -> None:
       raise ConfigError(f'config.{key} must be >= 0, got {config[key]}')
   if config.ema_decay >= 1:
     raise ConfigError(f'config.ema_decay must be < 1, got {config.ema_decay}')
+  _check_training(config)
+  _check_data(config, dataset)
   check_eval(config)
   penalised = losses.LOSSES[config.loss].penalty or config.r1_gamma > 0
   if penalised and config.model.d.get('norm') == 'batch':
@@ -60,6 +63,51 @@ def validate(config) -> None:
         f'config.{key}={config[key]} must be a multiple of '
         f'config.steps_per_dispatch={config.steps_per_dispatch}'
       )
+
+
+def _check_training(config) -> None:
+  """The update scheme, the optimizer and its schedules, the noise prior."""
+  check_name('update_scheme', config.update_scheme, train_step.SCHEMES)
+  if config.update_scheme == 'simultaneous' and config.d_steps != 1:
+    raise ConfigError(
+      f'config.update_scheme=simultaneous takes both steps from one '
+      f'minibatch: set config.d_steps=1 (got {config.d_steps}).'
+    )
+  check_name('z_prior', config.model.z_prior, sampling.PRIORS)
+  optim = config.optim
+  check_name('optim.name', optim.name, train_state.OPTIMIZERS)
+  if optim.lr_decay <= 0 or optim.lr_min < 0:
+    raise ConfigError(
+      f'config.optim.lr_decay must be > 0 and lr_min >= 0, got '
+      f'{optim.lr_decay} and {optim.lr_min}'
+    )
+  momenta = [optim.momentum, optim.momentum_final]
+  if any(m is not None and not 0 <= m < 1 for m in momenta):
+    raise ConfigError(
+      f'config.optim.momentum and momentum_final must be in [0, 1), got '
+      f'{momenta}'
+    )
+  start, end = optim.momentum_ramp
+  if not 0 <= start <= end:
+    raise ConfigError(
+      f'config.optim.momentum_ramp=(start, end) needs 0 <= start <= end, '
+      f'got {tuple(optim.momentum_ramp)}'
+    )
+
+
+def _check_data(config, dataset) -> None:
+  """unit_range is for images, num_train for toy mixtures."""
+  if config.data.unit_range and dataset.kind != 'image':
+    raise ConfigError(
+      f'config.data.unit_range scales image pixels to [0, 1]; '
+      f'{config.data.name} is not an image dataset: leave it False.'
+    )
+  n = config.data.num_train
+  if n < 0 or (n and dataset.kind != 'points'):
+    raise ConfigError(
+      f'config.data.num_train={n}: a fixed training set of N > 0 points is '
+      'for the toy mixtures (image datasets use data.train_split); use 0.'
+    )
 
 
 def _check_pack(config) -> None:

@@ -49,7 +49,7 @@ def picture(samples: np.ndarray, dataset, source, cols: int, title: str):
   columns, or for toy points a scatter plot over the mixture's centres
   (`source`, the dataset's loaded arrays)."""
   if dataset.kind == 'points':
-    return scatter_plot(samples, np.asarray(source), title)
+    return scatter_plot(samples, np.asarray(source['centres']), title)
   return image_grid(samples, cols)
 
 

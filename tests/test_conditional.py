@@ -181,7 +181,7 @@ def test_samples_come_with_their_labels():
   np.testing.assert_allclose((x[:, 0, 0, 0] + 1) * 127.5, y * 20, atol=1e-3)
   ring = data.DATASETS['ring']
   centres = jnp.asarray(ring.centres)
-  x, k = ring.sample(centres, jax.random.PRNGKey(1), 256)
+  x, k = ring.draw(centres, jax.random.PRNGKey(1), 256)
   nearest = np.argmin(np.linalg.norm(x[:, None] - centres[None], axis=-1), 1)
   np.testing.assert_array_equal(nearest, k)
   assert ring.num_classes == 8 and data.DATASETS['grid'].num_classes == 25

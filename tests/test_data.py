@@ -36,12 +36,13 @@ def test_toy_mixture_statistics(name):
   """
   ds = data.DATASETS[name]
   assert ds.kind == 'points' and ds.shape == (2,)
-  centres = ds.load(_config(name, '/nonexistent', '/nonexistent'))
+  source = ds.load(_config(name, '/nonexistent', '/nonexistent'))
+  centres = source['centres']
   k_modes = {'ring': 8, 'grid': 25}[name]
   assert centres.dtype == np.float32 and centres.shape == (k_modes, 2)
 
   n = 20_000
-  x, k = ds.sample(jax.numpy.asarray(centres), jax.random.key(0), n)
+  x, k = ds.sample(source, jax.random.key(0), n)
   assert k.shape == (n,) and k.dtype == jax.numpy.int32
   assert x.dtype == jax.numpy.float32 and x.shape == (n, 2)
   x = np.asarray(x)
@@ -59,14 +60,14 @@ def test_toy_mixture_statistics(name):
 def test_toy_sample_is_pure_and_jittable(name):
   """Same key -> same batch, eager or jitted; another key -> another batch."""
   ds = data.DATASETS[name]
-  centres = jax.numpy.asarray(ds.load(_config(name)))
+  source = jax.tree.map(jax.numpy.asarray, ds.load(_config(name)))
   key = jax.random.key(1)
-  x, k = ds.sample(centres, key, 64)
-  np.testing.assert_array_equal(x, ds.sample(centres, key, 64)[0])
-  jitted, jitted_k = jax.jit(ds.sample, static_argnums=2)(centres, key, 64)
+  x, k = ds.sample(source, key, 64)
+  np.testing.assert_array_equal(x, ds.sample(source, key, 64)[0])
+  jitted, jitted_k = jax.jit(ds.sample, static_argnums=2)(source, key, 64)
   np.testing.assert_allclose(jitted, x, rtol=1e-6, atol=1e-6)
   np.testing.assert_array_equal(jitted_k, k)
-  assert not np.allclose(x, ds.sample(centres, jax.random.key(2), 64)[0])
+  assert not np.allclose(x, ds.sample(source, jax.random.key(2), 64)[0])
 
 
 @pytest.mark.parametrize('name', ['fashion_mnist', 'cifar10'])

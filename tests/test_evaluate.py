@@ -99,7 +99,7 @@ def test_mode_coverage_of_true_and_collapsed_samples():
     f'high quality: within 3 std ({ring.std}) of the nearest mode'
   )
   centres = np.asarray(ring.centres, np.float32)
-  true = np.asarray(ring.sample(centres, jax.random.PRNGKey(5), 1000)[0])
+  true = np.asarray(ring.draw(centres, jax.random.PRNGKey(5), 1000)[0])
   good = ev(true)
   assert good['modes'] == 8 and good['high_quality'] > 98
   assert good['reverse_kl'] < 0.02 and good['fd'] < 1e-2

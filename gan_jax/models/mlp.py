@@ -1,23 +1,55 @@
 """Fully connected pair in the spirit of Goodfellow et al. 2014 (MNIST).
 
-G: z -> [dense h, ReLU] x n -> dense prod(shape), tanh (images in [-1, 1])
-   or linear (`output='linear'`, for unbounded data such as the toy mixtures)
-D: x -> [dense h, LReLU(0.2), dropout p] x n -> dense 1 logit
+G: z -> [dense h, ReLU] x n -> dense prod(shape), tanh (images in [-1, 1]),
+   sigmoid (images in [0, 1]: config.data.unit_range) or linear
+   (`output='linear'`, for unbounded data such as the toy mixtures); with
+   `norm='batch'` each hidden layer is dense h without bias, BatchNorm, ReLU
+   (PacGAN's toy generator, Lin et al. 2018).
+D: x -> dropout q -> [dense h, LReLU(0.2), dropout p] x n -> dense 1 logit
    or, with `pieces=k > 1`, maxout units (Goodfellow et al. 2013) in place of
    dense + LReLU: unit j is max_i (x W_ji + b_ji) over k linear pieces, the
    pieces of unit j being columns j*k .. j*k+k-1 of one dense h*k layer
-   (Goodfellow et al. 2014, MNIST: 240 units x 5 pieces, twice).
+   (Goodfellow et al. 2014, MNIST: 240 units x 5 pieces, twice, input
+   dropout q = 0.2 and p = 0.5).
+`weight_init` sets every kernel's initialiser: 'default' (Flax's LeCun normal),
+'uniform:a' (U[-a, a]; Goodfellow et al. 2014: G 0.05, D 0.005) or
+'normal:s' (N(0, s^2); PacGAN: 0.02); biases start at 0.
 With `num_classes` K > 0: G sees [z, onehot(y)] (cond 'concat', Mirza &
 Osindero 2014); D projects a class embedding on its last hidden layer
 ('projection') or adds a classifier ('acgan'), see models.conditional.
 """
 
+import functools
 import math
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
-from gan_jax.models import conditional
+from gan_jax.models import conditional, norms
+
+OUTPUTS = {'tanh': jnp.tanh, 'sigmoid': jax.nn.sigmoid, 'linear': lambda x: x}
+
+
+def kernel_init(spec: str):
+  """'default', 'uniform:a' or 'normal:s' -> a Flax kernel initialiser."""
+  kind, _, scale = spec.partition(':')
+  if kind == 'default' and not scale:
+    return nn.linear.default_kernel_init
+  try:
+    value = float(scale)
+  except ValueError:
+    value = -1.0
+  if kind == 'uniform' and value > 0:
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+      key, shape, dtype, -value, value
+    )
+  if kind == 'normal' and value > 0:
+    return nn.initializers.normal(value)
+  raise ValueError(
+    f"unknown init {spec!r}; valid: 'default', 'uniform:a', 'normal:s' "
+    '(a, s > 0)'
+  )
 
 
 class Generator(nn.Module):
@@ -25,24 +57,32 @@ class Generator(nn.Module):
 
   shape: tuple[int, ...]
   hidden: tuple[int, ...] = (1200, 1200)
-  output: str = 'tanh'  # or 'linear'
+  output: str = 'tanh'  # a name in OUTPUTS
+  norm: str = 'none'  # or 'batch'
+  weight_init: str = 'default'
   num_classes: int = 0
-  cond: str = 'concat'  # the only conditioning without BatchNorm
-  axis_name: str | None = None  # unused: no BatchNorm
+  cond: str = 'concat'  # the only conditioning of the MLP
+  axis_name: str | None = None  # BatchNorm's batch axis under shard_map
 
   @nn.compact
   def __call__(self, z, y=None, train: bool = True):
-    del train
     conditional.check(self.cond, ('concat',), self.num_classes)
+    if self.output not in OUTPUTS or self.norm not in ('none', 'batch'):
+      raise ValueError(
+        f'unknown output {self.output!r} or norm {self.norm!r}; valid: '
+        f"{', '.join(OUTPUTS)} and 'none', 'batch'"
+      )
+    init = kernel_init(self.weight_init)
     x = conditional.g_input(z, y, self.num_classes, self.cond)
     for h in self.hidden:
-      x = nn.relu(nn.Dense(h)(x))
-    x = nn.Dense(math.prod(self.shape))(x)
-    if self.output == 'tanh':
-      x = jnp.tanh(x)
-    elif self.output != 'linear':
-      raise ValueError(f'unknown output {self.output!r}; valid: linear, tanh')
-    return x.reshape(z.shape[0], *self.shape)
+      if self.norm == 'batch':
+        x = nn.Dense(h, use_bias=False, kernel_init=init)(x)
+        x = norms.batch_norm(train, self.axis_name)(x)
+      else:
+        x = nn.Dense(h, kernel_init=init)(x)
+      x = nn.relu(x)
+    x = nn.Dense(math.prod(self.shape), kernel_init=init)(x)
+    return OUTPUTS[self.output](x).reshape(z.shape[0], *self.shape)
 
 
 class Discriminator(nn.Module):
@@ -51,7 +91,9 @@ class Discriminator(nn.Module):
 
   hidden: tuple[int, ...] = (240, 240)
   dropout: float = 0.0
+  input_dropout: float = 0.0
   pieces: int = 1  # > 1: maxout over this many linear pieces per unit
+  weight_init: str = 'default'
   num_classes: int = 0
   cond: str = 'projection'
   axis_name: str | None = None  # unused: no BatchNorm
@@ -61,12 +103,16 @@ class Discriminator(nn.Module):
     conditional.check(self.cond, conditional.D_CONDS, self.num_classes)
     if self.pieces < 1:
       raise ValueError(f'pieces must be >= 1, got {self.pieces}')
+    dense = functools.partial(nn.Dense, kernel_init=kernel_init(self.weight_init))
     x = x.reshape(x.shape[0], -1)
+    x = nn.Dropout(  # named: the hidden layers' Dropout_i keep their rngs
+      self.input_dropout, deterministic=not train, name='input_dropout'
+    )(x)
     for h in self.hidden:
       if self.pieces == 1:
-        x = nn.leaky_relu(nn.Dense(h)(x), 0.2)
+        x = nn.leaky_relu(dense(h)(x), 0.2)
       else:
-        x = nn.Dense(h * self.pieces)(x)
+        x = dense(h * self.pieces)(x)
         x = jnp.max(x.reshape(x.shape[0], h, self.pieces), axis=-1)
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
-    return conditional.d_head(self, x, y, nn.Dense, nn.Embed)
+    return conditional.d_head(self, x, y, dense, nn.Embed)

@@ -1,0 +1,248 @@
+"""The training options of the papers' released protocols, each against a
+closed form or a computation by hand: the simultaneous update, SGD's lr and
+momentum schedules, the uniform noise prior, the fixed toy training set,
+[0, 1] images with a sigmoid G, BatchNorm in the MLP G, input dropout,
+weight initialisations, a training split slice; and their validation.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+from jax.sharding import PartitionSpec as P
+
+from gan_jax import config as config_lib
+from gan_jax import data, errors, losses, sampling, train, train_state
+from gan_jax import train_step as ts, validate
+from gan_jax.models import mlp
+from experiments import toy_ring
+
+
+def _mesh():
+  return jax.make_mesh(
+    (1,),
+    (ts.AXIS,),
+    axis_types=(jax.sharding.AxisType.Auto,),
+    devices=jax.devices()[:1],
+  )
+
+
+def _tiny_ring_config():
+  c = toy_ring.get_config('smoke')
+  c.model.g.hidden, c.model.d.hidden = (8,), (8,)
+  c.batch_size = 16
+  return c
+
+
+def test_simultaneous_step_takes_both_gradients_at_the_old_parameters():
+  """With SGD(lr) and no dropout: D' = D - lr grad_D L_D(D, G) and
+  G' = G - lr grad_G L_G(D, G), both at the old (D, G), from one minibatch;
+  the alternating step's G gradient is taken at D' instead."""
+  c = _tiny_ring_config()
+  c.update_scheme = 'simultaneous'
+  built = train_state.build(c, (2,), axis_name=ts.AXIS)
+  g, d = built.g, built.d
+  lr = 0.1
+  gan = train_state.GAN(g, d, optax.sgd(lr), optax.sgd(lr))
+  state = train_state.init_state(gan, 2, (2,), jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+  batch = {
+    'real': jnp.asarray(rng.normal(size=(1, 16, 2)), jnp.float32),
+    'y_real': jnp.zeros((1, 16), jnp.int32),
+    'z': jnp.asarray(rng.normal(size=(1, 16, 2)), jnp.float32),
+    'y_fake': jnp.zeros((1, 16), jnp.int32),
+  }
+
+  def step(scheme):
+    fn = jax.shard_map(
+      functools.partial(ts.SCHEMES[scheme], gan=gan, config=c),
+      mesh=_mesh(),
+      in_specs=(P(), P(None, ts.AXIS), P()),
+      out_specs=(P(), P()),
+    )
+    return jax.jit(fn)(state, batch, jax.random.PRNGKey(1))[0]
+
+  real, z = batch['real'][0], batch['z'][0]
+  loss = losses.get(c.loss)
+
+  def d_of(dp, x):
+    return d.apply({'params': dp}, x, train=False)
+
+  def g_of(gp):
+    return g.apply({'params': gp}, z, train=False)
+
+  def l_d(dp, gp):
+    return loss.d_loss(d_of(dp, real), d_of(dp, g_of(gp)))
+
+  def l_g(dp, gp):
+    return loss.g_loss(d_of(dp, g_of(gp)), None)
+
+  d0, g0 = state.d_params, state.g_params
+  sgd = lambda p, grad: jax.tree.map(lambda a, b: a - lr * b, p, grad)  # noqa: E731
+  want_d = sgd(d0, jax.grad(l_d)(d0, g0))
+  want_g = sgd(g0, jax.grad(l_g, argnums=1)(d0, g0))
+  got = step('simultaneous')
+  for a, b in zip(jax.tree.leaves((got.d_params, got.g_params)),
+                  jax.tree.leaves((want_d, want_g))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  alternating = step('alternating')
+  np.testing.assert_allclose(
+    jax.tree.leaves(alternating.d_params)[0], jax.tree.leaves(want_d)[0],
+    rtol=1e-5, atol=1e-6,
+  )
+  late_g = sgd(g0, jax.grad(l_g, argnums=1)(want_d, g0))
+  for a, b in zip(jax.tree.leaves(alternating.g_params),
+                  jax.tree.leaves(late_g)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert any(
+    np.abs(a - b).max() > 1e-6
+    for a, b in zip(jax.tree.leaves(got.g_params),
+                    jax.tree.leaves(alternating.g_params))
+  )
+
+
+def _goodfellow_optim():
+  optim = config_lib.base_config().optim
+  optim.update(
+    name='sgd', lr=0.1, lr_decay=1.000004, lr_min=1e-6, momentum=0.5,
+    momentum_final=0.7, momentum_ramp=(500, 125_000),
+  )
+  return optim
+
+
+def test_sgd_schedules_at_given_steps():
+  """lr_t = max(0.1 / 1.000004^t, 1e-6); momentum 0.5 until update 500,
+  linear to 0.7 at update 125,000 (epochs 1 to 250 of 500 updates)."""
+  lr, momentum = train_state.sgd_schedules(_goodfellow_optim(), 'g')
+  for t in (0, 1, 50_000, 1_000_000):
+    want = max(0.1 / 1.000004**t, 1e-6)
+    assert float(lr(jnp.int32(t))) == pytest.approx(want, rel=1e-5)
+  assert float(lr(jnp.int32(5_000_000))) == pytest.approx(1e-6)
+  for t, want in ((0, 0.5), (500, 0.5), (62_750, 0.6), (125_000, 0.7),
+                  (10**6, 0.7)):
+    assert float(momentum(jnp.int32(t))) == pytest.approx(want, rel=1e-6)
+
+
+def test_sgd_optimizer_is_heavy_ball_with_the_schedules():
+  """Two updates of make_optimizers' SGD: t <- g + mu_t t, p <- p - lr_t t."""
+  optim = _goodfellow_optim()
+  optim.update(lr_decay=2.0, momentum_ramp=(0, 2))  # visible changes
+  tx = train_state.make_optimizers(optim)[0]
+  p = {'w': jnp.array([1.0, -2.0])}
+  opt = tx.init(p)
+  trace, want = jnp.zeros(2), p['w']
+  lr, mu = train_state.sgd_schedules(optim, 'g')
+  for t, grad in enumerate((jnp.array([0.5, 1.0]), jnp.array([-1.0, 3.0]))):
+    updates, opt = tx.update({'w': grad}, opt, p)
+    p = optax.apply_updates(p, updates)
+    trace = grad + mu(jnp.int32(t)) * trace
+    want = want - lr(jnp.int32(t)) * trace
+    np.testing.assert_allclose(p['w'], want, rtol=1e-6)
+
+
+def test_uniform_prior_has_unit_variance_on_its_bounds():
+  z = np.asarray(sampling.noise(jax.random.PRNGKey(0), (200_000,), 'uniform'))
+  assert np.abs(z).max() <= np.sqrt(3) and np.abs(z).max() > 1.72
+  assert z.var() == pytest.approx(1.0, abs=0.01)  # s.e. of var ~ 0.002
+  assert z.mean() == pytest.approx(0.0, abs=0.01)
+
+
+def test_fixed_toy_set_is_the_same_at_every_load_and_batches_come_from_it():
+  ring = data.DATASETS['ring']
+  cfg = ml_collections.ConfigDict({'num_train': 1000, 'subset_seed': 3})
+  a, b = ring.load(cfg), ring.load(cfg)  # a resumed run loads it again
+  np.testing.assert_array_equal(a['points'], b['points'])
+  assert a['points'].shape == (1000, 2) and a['labels'].shape == (1000,)
+  cfg.subset_seed = 4
+  assert not np.allclose(ring.load(cfg)['points'], a['points'])
+  x, k = ring.sample(a, jax.random.PRNGKey(0), 500)
+  rows = {tuple(p) for p in a['points'].tolist()}
+  assert all(tuple(p) in rows for p in np.asarray(x).tolist())
+  assert 'points' not in ring.load(ml_collections.ConfigDict({}))
+
+
+def test_unit_range_images_and_sigmoid_generator():
+  source = data.random_images(50, (4, 4, 1))
+  x, _ = data.DATASETS['mnist'].sample(source, jax.random.PRNGKey(0), 64, True)
+  assert 0 <= float(x.min()) and float(x.max()) <= 1
+  x_sym, _ = data.DATASETS['mnist'].sample(source, jax.random.PRNGKey(0), 64)
+  cfg = ml_collections.ConfigDict({'unit_range': True})
+  np.testing.assert_allclose(data.to_symmetric(x, cfg), x_sym, atol=1e-6)
+  g = mlp.Generator(shape=(4, 4, 1), hidden=(8,), output='sigmoid')
+  z = jax.random.normal(jax.random.PRNGKey(0), (32, 3)) * 10
+  out = g.apply(g.init(jax.random.PRNGKey(1), z), z)
+  assert 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+def test_mlp_options_batchnorm_input_dropout_and_init():
+  z = jnp.ones((8, 3))
+  g = mlp.Generator(shape=(2,), hidden=(16,), output='linear', norm='batch')
+  variables = g.init(jax.random.PRNGKey(0), z)
+  assert 'bias' not in variables['params']['Dense_0']  # BN follows
+  assert 'BatchNorm_0' in variables['batch_stats']
+  d = mlp.Discriminator(hidden=(16,), input_dropout=0.5)
+  x = jnp.ones((8, 4))
+  v = d.init(jax.random.PRNGKey(0), x, train=False)
+  a = d.apply(v, x, train=True, rngs={'dropout': jax.random.PRNGKey(1)})
+  b = d.apply(v, x, train=True, rngs={'dropout': jax.random.PRNGKey(2)})
+  assert not np.allclose(a, b)
+  np.testing.assert_array_equal(
+    d.apply(v, x, train=False), d.apply(v, x, train=False)
+  )
+  d = mlp.Discriminator(hidden=(64,), weight_init='uniform:0.005')
+  kernel = d.init(jax.random.PRNGKey(0), x)['params']['Dense_0']['kernel']
+  assert np.abs(kernel).max() <= 0.005 and np.abs(kernel).max() > 0.004
+  d = mlp.Discriminator(hidden=(400,), weight_init='normal:0.02')
+  kernel = d.init(jax.random.PRNGKey(0), x)['params']['Dense_0']['kernel']
+  assert np.std(kernel) == pytest.approx(0.02, rel=0.1)
+  with pytest.raises(ValueError, match='unknown init'):
+    mlp.Discriminator(weight_init='uniform').init(jax.random.PRNGKey(0), x)
+
+
+def test_train_split_slice(mnist_dirs):
+  manual_dir, data_dir = mnist_dirs
+  cfg = ml_collections.ConfigDict(
+    {'data_dir': data_dir, 'manual_dir': manual_dir, 'train_split': 'train'}
+  )
+  full = data.DATASETS['mnist'].load(cfg)
+  cfg.train_split = 'train[0:50000]'
+  part = data.DATASETS['mnist'].load(cfg)
+  assert len(part['labels']) == 50_000
+  np.testing.assert_array_equal(part['images'], full['images'][:50_000])
+
+
+@pytest.mark.parametrize(
+  'fields, match',
+  [
+    ({'update_scheme': 'lookahead'}, 'unknown update_scheme'),
+    ({'update_scheme': 'simultaneous', 'd_steps': 2}, 'd_steps=1'),
+    ({'optim.name': 'rmsprop'}, 'unknown optim.name'),
+    ({'optim.momentum': 1.0}, 'momentum'),
+    ({'optim.momentum_ramp': (5, 2)}, 'momentum_ramp'),
+    ({'model.z_prior': 'cauchy'}, 'unknown z_prior'),
+    ({'data.unit_range': True}, 'unit_range'),
+    ({'data.num_train': -1}, 'num_train'),
+  ],
+)
+def test_bad_protocol_options_are_refused(fields, match):
+  c = _tiny_ring_config()
+  for field, value in fields.items():
+    *parents, leaf = field.split('.')
+    node = c
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  with pytest.raises(errors.ConfigError, match=match):
+    validate.validate(c)
+
+
+def test_sgd_models_in_one_program_differ_only_in_seed():
+  a, b = _tiny_ring_config(), _tiny_ring_config()
+  a.optim.name = b.optim.name = 'sgd'
+  b.seed, b.optim.lr = 1, 0.5
+  with pytest.raises(errors.ConfigError, match='differ only in seed'):
+    train.train_models([a, b], ['/nonexistent/a', '/nonexistent/b'])
