@@ -67,10 +67,17 @@ def jax_setup(batch, steps, dtype='float32'):
   g, d = models.build(config.model, SHAPE, axis_name=ts.AXIS)
   g_tx, d_tx = train_state.make_optimizers(config.optim)
   state = train_state.init_state(
-    train_state.GAN(g, d, g_tx, d_tx), config.model.z_dim, SHAPE, jax.random.PRNGKey(0)
+    train_state.GAN(g, d, g_tx, d_tx),
+    config.model.z_dim,
+    SHAPE,
+    jax.random.PRNGKey(0),
   )
   images = jax.tree.map(jnp.asarray, data.random_images(NUM_IMAGES, SHAPE))
-  return ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx)), state, images
+  return (
+    ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx)),
+    state,
+    images,
+  )
 
 
 def cost_flops(fn, *args):

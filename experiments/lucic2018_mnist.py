@@ -52,7 +52,6 @@ LeNet, one lr and one seed per objective; seconds a point.
 """
 
 from gan_jax import config as config_lib
-from gan_jax import losses
 from gan_jax import hyper
 from experiments import mnist_dcgan
 

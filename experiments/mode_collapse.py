@@ -1,58 +1,68 @@
 """Mode collapse on the 2-D ring and grid, with and without packing (PacGAN).
 
   python launch.py --config=experiments/mode_collapse.py \\
-      --workdir=runs/mode_collapse --sweep --launcher=vmap
+      --workdir=runs/mode_collapse --sweep --launcher=vmap     # the paper's
+  python launch.py --config=experiments/mode_collapse.py:cpu \\
+      --workdir=runs/mode_collapse_cpu --sweep --launcher=vmap # CPU budget
   python -m gan_jax.report runs/mode_collapse
-  python launch.py --config=experiments/mode_collapse.py:smoke \\
-      --workdir=runs/mode_collapse_smoke --sweep
 One point alone (no --sweep):
   python launch.py --config=experiments/mode_collapse.py:dataset=grid,pack=4 \\
       --workdir=runs/grid_pac4
 Arguments: dataset=ring|grid, loss=<name in gan_jax.losses.LOSSES>,
-pack=<samples per discriminator decision>, seed=<int>, smoke.
+pack=<samples per discriminator decision>, seed=<int>, cpu (the sweep sized
+for 2 CPU cores), objectives (also the other objectives at m = 1), smoke.
 
-The protocol of PacGAN (Lin et al. 2018, "PacGAN: The power of two samples
-in generative adversarial networks", Table 1), after VEEGAN
-(Srivastava et al. 2017): the MLP pair of experiments/toy_ring.py on 8
-Gaussians on a ring (std 0.01) and 25 on a grid (std 0.05); at the end,
-2,500 generator samples give the modes captured (a mode is captured by
-a high-quality sample, one within 3 std of it), the percentage of
+Reference: Lin et al. 2018, "PacGAN: The power of two samples in generative
+adversarial networks", Table 1 (after VEEGAN, Srivastava et al. 2017):
+8 Gaussians on a ring (std 0.01) and 25 on a grid (std 0.05); 2,500
+generator samples give the modes captured (a mode is captured by a
+high-quality sample, one within 3 std of it), the percentage of
 high-quality samples and the reverse KL of the histogram over modes to the
-uniform one (gan_jax.metrics.modes). The sweep crosses both datasets, the
-objectives in LOSSES at m = 1 (no packing) and the paper's GAN (the
-non-saturating one) packed as PacGAN2 and PacGAN4 (m in PACKS), with 10
-seeds: 2 x (5 + 2) x 10 = 140 points.
-
-Reference: Lin et al. 2018, Table 1, mean +- standard error over 10 trials
-(the GAN row is the non-saturating GAN), in PAPER below:
+uniform one (gan_jax.metrics.modes). Mean +- standard error over 10 trials
+(PAPER below; the GAN row is the non-saturating GAN):
                  2D-ring (8 modes)          2D-grid (25 modes)
              modes  high q.  rev. KL    modes  high q.  rev. KL
   GAN         6.3    98.2 %   0.45      17.3    94.8 %   0.70
   PacGAN2     7.9    95.6 %   0.07      23.8    91.3 %   0.13
   PacGAN4     7.8    95.9 %   0.07      24.8    93.6 %   0.04
-The grid numbers are those of the paper's 2-D grid experiment (same table).
 
-As in the paper's released code (synthetic_data_experiments/*_GAN&PacGAN/
-config.py), a minibatch holds PACKS_PER_BATCH = 100 packs, so 100 m samples
-(`batch_size` is zipped with `model.pack` in the sweep), D's hidden layers
-keep their size for every m (only its input layer grows), and Adam has
-lr 1e-4 and b1 0.8.
+The protocol, read from the released code (github.com/fjxmlzn/PacGAN,
+synthetic_data_experiments/2DRing_GAN&PacGAN/config.py and 2DGrid_...,
+pacgan_task.py; the ALI training algorithm it calls), beside ours:
+  setting          released code                       here
+  training set     100,000 points drawn once           data.num_train=100000
+                                                       (from data.subset_seed)
+  z                2-d N(0, I) (one Gaussian mode,     the same
+                   r 0, std 1), one z per packed sample
+  G                4 x [Linear 400 without bias,       model.g.norm=batch
+                   BatchNorm, ReLU] -> Linear 2
+  D                3 x maxout (200 units x 5 pieces)   model.d.pieces=5
+                   -> Linear 1; input 2m for packing m (models.Packed)
+  init             weights N(0, 0.02), biases 0        weight_init=normal:0.02
+  dropout          none (with_dropout=False)           none
+  loss             non-saturating                      the same
+  updates          both players from one minibatch     update_scheme=simultaneous
+                   (ali_algorithm)
+  optimiser        Adam lr 1e-4, beta1 0.8             optim lr 1e-4, b1 0.8
+  batch            100 packs (100 m samples)           batch_size = 100 m
+  budget           400 epochs of 1,000 batches         NUM_STEPS = 400,000
+  evaluation       2,500 samples after every epoch     eval.every = 1,000
+  seeds, packing   10 trials, m = 1, 2, 3, 4           the same (full sweep)
 What differs, and why:
-  - Budget: NUM_STEPS = 3,000 generator updates a point. Alone on 2 CPU
-    cores (shared, load ~3) a point took 19 s for m = 1, 25 s for m = 2 and
-    32-35 s for m = 4 (a batch of 400 samples), compilation and the final
-    evaluation included; with --launcher=vmap (10 seeds a program) the 140
-    points took 32 minutes. The
-    paper's code trains 400 epochs of 100,000 samples, about 400,000
-    updates: far longer, so expect fewer modes and fewer high-quality
-    samples than its Table 1, and compare objectives and packings with
-    each other across seeds rather than with the paper's values.
-  - The architecture is experiments/toy_ring.py's (see there for how it
-    follows the paper's App.), kept in that one file.
-  - Evaluated once, at the end of training, not at the best step by some
-    metric (no best checkpoint is kept).
-Smoke: toy_ring's tiny smoke models, ring only, 2 objectives at m = 1 and
-non-saturating at m = 2, 2 seeds, 200 steps: seconds a point.
+  - BatchNorm's running averages: Blocks keeps population statistics with
+    momentum 0.05 (m * 0.05 + p * 0.95); ours with 0.1 (norms.batch_norm).
+    Training uses batch statistics in both, and evaluation samples in
+    inference mode, so only the evaluated G's normalisation differs.
+  - beta1 0.8 is taken in the usual convention (the first-moment decay).
+    Early Blocks releases used the complement (beta1 = 1 - decay, default
+    0.1); the Blocks of PacGAN's time uses the usual one (default 0.9).
+  - A training batch is drawn with replacement from the fixed set, not by
+    shuffled epochs: each update sees 100 m examples of the set either way.
+  - Budget on CPU (the `cpu` sweep): GAN and PacGAN2 on both datasets, 3
+    seeds, CPU_STEPS updates each, evaluated every 1,000; the full sweep
+    is the one command above, for an accelerator.
+Smoke: tiny models, ring only, GAN and PacGAN2, 2 seeds, 200 steps: seconds
+a point.
 """
 
 from gan_jax import config as config_lib
@@ -60,16 +70,18 @@ from gan_jax import hyper
 from experiments import toy_ring
 
 DATASETS = ('ring', 'grid')
-LOSSES = (
+LOSSES = (  # the objectives compared at m = 1 with the `objectives` argument
   'non_saturating',
   'minimax',
   'least_squares',
   'hinge',
   'wasserstein_gp',
 )
-PACKS = (1, 2, 4)
+PACKS = (1, 2, 3, 4)
 NUM_SEEDS = 10
-NUM_STEPS = 3000
+EPOCH = 1000  # updates: 100,000 points in batches of 100 packs
+NUM_STEPS = 400 * EPOCH
+CPU_PACKS, CPU_SEEDS, CPU_STEPS = (1, 2), 3, 10 * EPOCH
 PACKS_PER_BATCH = 100  # the paper's batch_size, in packs
 SMOKE_PACKS_PER_BATCH = 32
 
@@ -91,7 +103,14 @@ PAPER = {
 
 def _parse(arg):
   return config_lib.parse_arg(
-    arg, dataset='ring', loss='non_saturating', pack=1, seed=0, smoke=False
+    arg,
+    dataset='ring',
+    loss='non_saturating',
+    pack=1,
+    seed=0,
+    cpu=False,
+    objectives=False,
+    smoke=False,
   )
 
 
@@ -101,29 +120,45 @@ def get_config(arg=None):
   c = toy_ring.get_config(f'loss={arg.loss},dataset={arg.dataset}{smoke}')
   c.seed = arg.seed
   c.model.pack = arg.pack
+  c.model.g.update(norm='batch', weight_init='normal:0.02')
+  c.model.d.update(hidden=(200, 200, 200), pieces=5, weight_init='normal:0.02')
+  c.update_scheme = 'simultaneous'
+  c.optim.update(lr=1e-4, b1=0.8)
+  c.data.num_train = 100_000
   packs = SMOKE_PACKS_PER_BATCH if arg.smoke else PACKS_PER_BATCH
   c.batch_size = packs * arg.pack
-  c.optim.b1 = 0.8
-  if not arg.smoke:
-    c.num_steps = NUM_STEPS
-  c.log_every = c.steps_per_dispatch
-  c.sample_every = c.checkpoint_every = c.num_steps
-  c.eval.every = 0  # at the end only
+  c.num_steps = CPU_STEPS if arg.cpu else NUM_STEPS
+  c.steps_per_dispatch = 100
+  c.log_every = 100
+  c.eval.every = c.checkpoint_every = EPOCH
+  c.sample_every = 10 * EPOCH
+  c.eval.metrics = 'modes'
   c.eval.best_metric = ''
+  if arg.smoke:
+    c.model.g.hidden = (32, 32)
+    c.model.d.hidden = (16, 16)
+    c.model.d.pieces = 2
+    c.data.num_train = 1000
+    c.num_steps = 200
+    c.steps_per_dispatch = 50
+    c.log_every = 50
+    c.eval.every = c.checkpoint_every = c.sample_every = 100
   return c
 
 
 def get_hyper(arg=None):
-  """Every objective at m = 1, and PacGAN2/PacGAN4 of the paper's GAN (the
-  non-saturating one), on both datasets; seeds vary fastest."""
-  if _parse(arg).smoke:
-    return _sweep(
-      ('ring',), ('non_saturating', 'hinge'), (2,), 2, SMOKE_PACKS_PER_BATCH
-    )
-  return _sweep(DATASETS, LOSSES, PACKS[1:], NUM_SEEDS, PACKS_PER_BATCH)
+  """Packings m of the paper's GAN (non-saturating) on both datasets, seeds
+  varying fastest; with `objectives`, also the other objectives at m = 1."""
+  arg = _parse(arg)
+  if arg.smoke:
+    return _sweep(('ring',), (), (1, 2), 2, SMOKE_PACKS_PER_BATCH)
+  if arg.cpu:
+    return _sweep(DATASETS, (), CPU_PACKS, CPU_SEEDS, PACKS_PER_BATCH)
+  others = LOSSES[1:] if arg.objectives else ()
+  return _sweep(DATASETS, others, PACKS, NUM_SEEDS, PACKS_PER_BATCH)
 
 
-def _sweep(datasets, losses, packs, num_seeds, packs_per_batch):
+def _sweep(datasets, other_losses, packs, num_seeds, packs_per_batch):
   def points(losses, packs):
     return hyper.product(
       [
@@ -137,10 +172,13 @@ def _sweep(datasets, losses, packs, num_seeds, packs_per_batch):
       ]
     )
 
+  per_dataset = points(('non_saturating',), packs)
+  if other_losses:
+    per_dataset += points(other_losses, (1,))
   return hyper.product(
     [
       hyper.sweep('data.name', datasets),
-      points(losses, (1,)) + points(('non_saturating',), packs),
+      per_dataset,
       hyper.sweep('seed', range(num_seeds)),
     ]
   )
@@ -150,8 +188,8 @@ def get_reference(arg=None):
   """PAPER beside our groups of the same dataset and packing (GAN = NS)."""
   del arg
   return {
-    'source': 'Lin et al. 2018, Table 1 (mean ± s.e. over 10 trials; 400k '
-    'updates there, 3k here)',
+    'source': 'Lin et al. 2018, Table 1 (mean ± s.e. over 10 trials, 400k '
+    'updates)',
     'rows': [
       {
         'where': {'data.name': name, 'loss': 'non_saturating', 'model.pack': m},

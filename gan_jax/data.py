@@ -125,7 +125,9 @@ class TfdsImages:
     drawn from data_config.subset_seed (the labelled set of a small-data
     study). Prepares the dataset if needed.
     """
-    images, labels = self.read(data_config, data_config.get('train_split', 'train'))
+    images, labels = self.read(
+      data_config, data_config.get('train_split', 'train')
+    )
     f = data_config.get('train_fraction', 1.0)
     if f < 1:
       keep = stratified_subset(labels, f, data_config.get('subset_seed', 0))

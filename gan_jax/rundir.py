@@ -73,7 +73,9 @@ def model_dirs(path: str) -> list[str]:
     (int(m.group(1)), n) for n in os.listdir(path) if (m := _MODEL.fullmatch(n))
   ]
   return [
-    os.path.join(path, n) for _, n in sorted(found) if is_run(os.path.join(path, n))
+    os.path.join(path, n)
+    for _, n in sorted(found)
+    if is_run(os.path.join(path, n))
   ]
 
 

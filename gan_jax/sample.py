@@ -4,7 +4,8 @@
   python -m gan_jax.sample --workdir=runs/dcgan --num=64 --out=grid.png
 .npy: float32 (num, *shape), images NHWC in [-1, 1]; .png: an image grid (a
 scatter plot over the modes for toy data). EMA weights when the run keeps
-them; --step picks a checkpoint (default: newest); z ~ N(0, I) from --seed.
+them; --step picks a checkpoint (default: newest); z from --seed, drawn
+from the run's prior (config.model.z_prior).
 A class-conditional run draws balanced labels i mod K, saved beside the
 samples as <out>_labels.npy (int32 (num,)); its grid has one row per class
 and the same z down each column.

@@ -39,7 +39,13 @@ def grid_inputs(key, num: int, z_dim: int, num_classes: int, prior='normal'):
 
 
 def generate(
-  g, variables, z_dim: int, num: int, key, batch=500, num_classes=0,
+  g,
+  variables,
+  z_dim: int,
+  num: int,
+  key,
+  batch=500,
+  num_classes=0,
   prior='normal',
 ) -> np.ndarray:
   """`num` samples G(z, y), z ~ `prior` from `key`: float32 (num, *shape).

@@ -28,6 +28,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from gan_jax import checkpoint, config as config_lib, data, evaluate, metrics
 from gan_jax import rundir, sampling, train_state, train_step as ts, validate
 from gan_jax import writers
+from gan_jax.models import mlp
 from gan_jax.errors import ConfigError, Interrupted, TrainingDiverged
 
 SAMPLE_SALT = 1234567  # fixed-noise grid: fold_in(PRNGKey(seed), SAMPLE_SALT)
@@ -266,7 +267,11 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
   ]
   # ---- Input: the whole dataset on every device (images as uint8).
   dataset = data.DATASETS[config.data.name]
-  source = jax.device_put(dataset.load(config.data), replicated)
+  host = dataset.load(config.data)
+  output_bias = None
+  if config.model.g.get('output_bias') == 'marginals':
+    output_bias = mlp.marginal_bias(host['images'])
+  source = jax.device_put(host, replicated)
   # Reference data and feature network (the LeNet is trained on first use).
   evaluator = None
   if metrics.names(config.eval):
@@ -279,7 +284,12 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
   gan = train_state.build(config, dataset.shape, axis_name=ts.AXIS)
   init = jax.jit(
     lambda k: train_state.init_state(
-      gan, config.model.z_dim, dataset.shape, k, config.ema_decay > 0
+      gan,
+      config.model.z_dim,
+      dataset.shape,
+      k,
+      config.ema_decay > 0,
+      output_bias,
     ),
     out_shardings=replicated,
   )

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import models
+from gan_jax.models import mlp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,13 +122,22 @@ def set_hyperparameters(state: TrainState, optim) -> TrainState:
   return state.replace(g_opt=put(state.g_opt, 'g'), d_opt=put(state.d_opt, 'd'))
 
 
-def init_state(gan: GAN, z_dim: int, shape, key, ema=False) -> TrainState:
+def init_state(
+  gan: GAN, z_dim: int, shape, key, ema=False, output_bias=None
+) -> TrainState:
   """Initial parameters, optimizer states and base key from `key`.
 
   D is initialised on one pack (one example unless D is models.Packed).
+  output_bias: (prod(shape),) for G's output layer (mlp.with_output_bias),
+  or None to keep the initialiser's.
   """
   k_g, k_d, k_rng = jax.random.split(key, 3)
   g_vars, d_vars = models.init_variables(gan.g, gan.d, z_dim, shape, k_g, k_d)
+  if output_bias is not None:
+    g_vars = {
+      **g_vars,
+      'params': mlp.with_output_bias(g_vars['params'], output_bias),
+    }
   return TrainState(
     step=jnp.zeros((), jnp.int32),
     rng=k_rng,

@@ -51,7 +51,9 @@ def simultaneous_step(state: TrainState, batch, key, *, gan: GAN, config):
   """
   key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
   g, d = _players(state)
-  real, y_real, z, y_fake = (batch[k][0] for k in ('real', 'y_real', 'z', 'y_fake'))
+  real, y_real, z, y_fake = (
+    batch[k][0] for k in ('real', 'y_real', 'z', 'y_fake')
+  )
   fake, g_vjp, g_stats = updates.generate(
     gan, config, g.params, g.stats, z, y_fake
   )
@@ -60,7 +62,14 @@ def simultaneous_step(state: TrainState, batch, key, *, gan: GAN, config):
     gan, config, d, real, y_real, fake, y_fake, jax.random.fold_in(key, 0)
   )
   new_g, _, g_loss, g_grads = updates.g_update(
-    gan, config, g, fake, g_vjp, y_fake, d, d_out.real_logits,
+    gan,
+    config,
+    g,
+    fake,
+    g_vjp,
+    y_fake,
+    d,
+    d_out.real_logits,
     jax.random.fold_in(key, 1),
   )
   metrics = updates.metrics(d_out, g_loss, g_grads, y_real, y_fake)
@@ -100,7 +109,14 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
     )
   y_fake = batch['y_fake'][n - 1]
   g, d_stats, g_loss, g_grads = updates.g_update(
-    gan, config, g, fake, g_vjp, y_fake, d, d_out.real_logits,
+    gan,
+    config,
+    g,
+    fake,
+    g_vjp,
+    y_fake,
+    d,
+    d_out.real_logits,
     jax.random.fold_in(key, n),
   )
   metrics = updates.metrics(

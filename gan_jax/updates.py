@@ -187,8 +187,9 @@ def g_loss(gan: GAN, config, fake, y_fake, d: Player, real_logits, key):
   return jax.lax.pmean(total, AXIS), stats
 
 
-def g_update(gan: GAN, config, g: Player, fake, g_vjp, y_fake, d: Player,
-             real_logits, key):
+def g_update(
+  gan: GAN, config, g: Player, fake, g_vjp, y_fake, d: Player, real_logits, key
+):
   """One optimizer step of G through D = `d`, from G's forward (fake, g_vjp)
   by `generate` at g.params. Returns (new G Player, D's new statistics,
   loss, gradients)."""

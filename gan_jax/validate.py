@@ -102,6 +102,14 @@ def _check_data(config, dataset) -> None:
       f'config.data.unit_range scales image pixels to [0, 1]; '
       f'{config.data.name} is not an image dataset: leave it False.'
     )
+  if config.model.g.get('output_bias', 'zero') != 'zero' and (
+    config.model.name != 'mlp' or dataset.kind != 'image'
+  ):
+    raise ConfigError(
+      "config.model.g.output_bias='marginals' sets the MLP generator's "
+      'output bias from image marginals: use it with model.name=mlp on '
+      "an image dataset, or leave it 'zero'."
+    )
   n = config.data.num_train
   if n < 0 or (n and dataset.kind != 'points'):
     raise ConfigError(

@@ -16,7 +16,7 @@
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, data, evaluate
+from gan_jax import data, evaluate
 from gan_jax import errors, validate
 from gan_jax.metrics import classifier
 from experiments import mnist_dcgan

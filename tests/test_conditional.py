@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, data, models
+from gan_jax import data, models
 from gan_jax import errors, sampling, validate
 from gan_jax.models import conditional
 from experiments import mnist_dcgan

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gan_jax import config as config_lib, losses
+from gan_jax import losses
 from gan_jax import errors, validate
 from experiments import mnist_dcgan
 

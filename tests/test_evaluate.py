@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, data, evaluate, train
+from gan_jax import data, evaluate, train
 from gan_jax import checkpoint, errors, metrics, sampling, train_state, validate
 from gan_jax.metrics import classifier, inception, stats
 from experiments import cifar10_sngan, mnist_dcgan, toy_ring
@@ -140,7 +140,9 @@ def test_lenet_on_cifar_and_missing_inception_weights_are_refused(tmp_path):
   with pytest.raises(errors.InceptionWeightsError) as e:
     validate.validate(c)
   assert inception.WEIGHTS_URL in str(e.value)
-  assert isinstance(e.value, errors.DataError)  # launch.py reports it in one line
+  assert isinstance(
+    e.value, errors.DataError
+  )  # launch.py reports it in one line
 
 
 @pytest.fixture(scope='module')
@@ -221,7 +223,11 @@ def test_evaluate_and_sample_commands(toy_run, tmp_path):
   assert samples.shape == (50, 2) and samples.dtype == np.float32
   g = checkpoint.restore_run(str(workdir))[1].g
   expected = sampling.generate(
-    g, train_state.generator_variables(state), c.model.z_dim, 50, jax.random.PRNGKey(0)
+    g,
+    train_state.generator_variables(state),
+    c.model.z_dim,
+    50,
+    jax.random.PRNGKey(0),
   )
   np.testing.assert_allclose(samples, expected, rtol=1e-5, atol=1e-6)
   out = _cli(

@@ -16,7 +16,7 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.testing import mocking
 
-from gan_jax import config as config_lib, losses, sweep, train
+from gan_jax import losses, sweep, train
 from gan_jax import validate
 from experiments import (
   augmentation_mnist,
@@ -35,7 +35,7 @@ STUDIES = {
   'goodfellow2014_mnist': (goodfellow2014_mnist, 3, 2, ('seed',)),
   'saturation': (saturation, 6, 4, ('loss', 'seed')),
   'lucic2018_mnist': (lucic2018_mnist, 24, 6, ('loss',)),
-  'mode_collapse': (mode_collapse, 140, 6, ('loss', 'seed')),
+  'mode_collapse': (mode_collapse, 80, 4, ('loss', 'seed')),
 }
 
 

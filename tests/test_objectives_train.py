@@ -109,10 +109,7 @@ def _train(config, n_devices, source, steps=1):
   g, d = models.build(config.model, shape, axis_name=ts.AXIS)
   g_tx, d_tx = train_state.make_optimizers(config.optim)
   state = train_state.init_state(
-    train_state.GAN(g,
-    d,
-    g_tx,
-    d_tx),
+    train_state.GAN(g, d, g_tx, d_tx),
     config.model.z_dim,
     shape,
     jax.random.PRNGKey(0),

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, data, losses, models, sweep, train
+from gan_jax import data, losses, models, sweep, train
 from gan_jax import train_state, train_step as ts
 from gan_jax import errors, validate
 from gan_jax.models import dcgan, mlp
@@ -60,7 +60,10 @@ def _train(config, d=None, steps=3):
   d = built if d is None else d
   g_tx, d_tx = train_state.make_optimizers(config.optim)
   state = train_state.init_state(
-    train_state.GAN(g, d, g_tx, d_tx), config.model.z_dim, (2,), jax.random.PRNGKey(0)
+    train_state.GAN(g, d, g_tx, d_tx),
+    config.model.z_dim,
+    (2,),
+    jax.random.PRNGKey(0),
   )
   config.steps_per_dispatch = steps
   source = data.DATASETS['ring'].load(config.data)
@@ -100,9 +103,7 @@ def test_packed_mlp_widens_the_first_layer_and_scores_concatenated_pairs():
   g, d = models.build(config.model, (2,))
   assert isinstance(d, models.Packed) and models.pack_size(d) == 2
   params = train_state.init_state(
-    train_state.GAN(g,
-    d,
-    *train_state.make_optimizers(config.optim)),
+    train_state.GAN(g, d, *train_state.make_optimizers(config.optim)),
     config.model.z_dim,
     (2,),
     jax.random.PRNGKey(0),
@@ -167,9 +168,7 @@ def test_penalties_act_on_packs(monkeypatch):
   config.model.pack, config.model.d.hidden = 2, ()
   g, d = models.build(config.model, (2,))
   w = train_state.init_state(
-    train_state.GAN(g,
-    d,
-    *train_state.make_optimizers(config.optim)),
+    train_state.GAN(g, d, *train_state.make_optimizers(config.optim)),
     config.model.z_dim,
     (2,),
     jax.random.PRNGKey(0),
@@ -205,14 +204,16 @@ def test_mode_collapse_smoke_trains_with_pack2(loss, tmp_path):
 
 
 def test_mode_collapse_sweep_points_are_valid():
-  """Smoke: ring x (2 objectives at pack 1, NS at pack 2) x 2 seeds, seed
-  varying fastest; the full sweep has 2 x (5 + 2) x 10 points; every smoke
-  point validates."""
+  """Smoke: ring x (GAN, PacGAN2) x 2 seeds, seed varying fastest; the full
+  sweep has 2 datasets x 4 packings x 10 seeds, 2 x (4 + 4) x 10 with the
+  other objectives, the CPU one 2 x 2 x 3; every smoke point validates."""
   points = mode_collapse.get_hyper('smoke')
-  assert len(points) == 6 and len(mode_collapse.get_hyper()) == 140
-  assert [list(p)[-1] for p in points] == ['seed'] * 6
-  assert [p['seed'] for p in points] == [0, 1] * 3
-  assert [p['model.pack'] for p in points] == [1, 1, 1, 1, 2, 2]
+  assert len(points) == 4 and len(mode_collapse.get_hyper()) == 80
+  assert len(mode_collapse.get_hyper('objectives')) == 160
+  assert len(mode_collapse.get_hyper('cpu')) == 12
+  assert [list(p)[-1] for p in points] == ['seed'] * 4
+  assert [p['seed'] for p in points] == [0, 1] * 2
+  assert [p['model.pack'] for p in points] == [1, 1, 2, 2]
   base = mode_collapse.get_config('smoke')
   for p in points:
     c = sweep.apply(base, p)

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, train
+from gan_jax import train
 from gan_jax import errors
 from experiments import toy_ring
 

@@ -86,30 +86,41 @@ def test_simultaneous_step_takes_both_gradients_at_the_old_parameters():
   want_d = sgd(d0, jax.grad(l_d)(d0, g0))
   want_g = sgd(g0, jax.grad(l_g, argnums=1)(d0, g0))
   got = step('simultaneous')
-  for a, b in zip(jax.tree.leaves((got.d_params, got.g_params)),
-                  jax.tree.leaves((want_d, want_g))):
+  for a, b in zip(
+    jax.tree.leaves((got.d_params, got.g_params)),
+    jax.tree.leaves((want_d, want_g)),
+  ):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   alternating = step('alternating')
   np.testing.assert_allclose(
-    jax.tree.leaves(alternating.d_params)[0], jax.tree.leaves(want_d)[0],
-    rtol=1e-5, atol=1e-6,
+    jax.tree.leaves(alternating.d_params)[0],
+    jax.tree.leaves(want_d)[0],
+    rtol=1e-5,
+    atol=1e-6,
   )
   late_g = sgd(g0, jax.grad(l_g, argnums=1)(want_d, g0))
-  for a, b in zip(jax.tree.leaves(alternating.g_params),
-                  jax.tree.leaves(late_g)):
+  for a, b in zip(
+    jax.tree.leaves(alternating.g_params), jax.tree.leaves(late_g)
+  ):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   assert any(
     np.abs(a - b).max() > 1e-6
-    for a, b in zip(jax.tree.leaves(got.g_params),
-                    jax.tree.leaves(alternating.g_params))
+    for a, b in zip(
+      jax.tree.leaves(got.g_params), jax.tree.leaves(alternating.g_params)
+    )
   )
 
 
 def _goodfellow_optim():
   optim = config_lib.base_config().optim
   optim.update(
-    name='sgd', lr=0.1, lr_decay=1.000004, lr_min=1e-6, momentum=0.5,
-    momentum_final=0.7, momentum_ramp=(500, 125_000),
+    name='sgd',
+    lr=0.1,
+    lr_decay=1.000004,
+    lr_min=1e-6,
+    momentum=0.5,
+    momentum_final=0.7,
+    momentum_ramp=(500, 125_000),
   )
   return optim
 
@@ -122,8 +133,13 @@ def test_sgd_schedules_at_given_steps():
     want = max(0.1 / 1.000004**t, 1e-6)
     assert float(lr(jnp.int32(t))) == pytest.approx(want, rel=1e-5)
   assert float(lr(jnp.int32(5_000_000))) == pytest.approx(1e-6)
-  for t, want in ((0, 0.5), (500, 0.5), (62_750, 0.6), (125_000, 0.7),
-                  (10**6, 0.7)):
+  for t, want in (
+    (0, 0.5),
+    (500, 0.5),
+    (62_750, 0.6),
+    (125_000, 0.7),
+    (10**6, 0.7),
+  ):
     assert float(momentum(jnp.int32(t))) == pytest.approx(want, rel=1e-6)
 
 
@@ -246,3 +262,24 @@ def test_sgd_models_in_one_program_differ_only_in_seed():
   b.seed, b.optim.lr = 1, 0.5
   with pytest.raises(errors.ConfigError, match='differ only in seed'):
     train.train_models([a, b], ['/nonexistent/a', '/nonexistent/b'])
+
+
+def test_output_bias_from_marginals_gives_the_pixel_means():
+  """sigmoid(b) = mean pixel intensity (clipped to [1e-7, 1 - 1e-7]), and
+  init_state puts b in G's output layer only."""
+  images = data.random_images(100, (4, 4, 1))['images']
+  images[:, 0, 0, 0] = 0  # a pixel that is always black: clipped
+  b = mlp.marginal_bias(images)
+  mean = images.reshape(100, -1).mean(0) / 255.0
+  np.testing.assert_allclose(jax.nn.sigmoid(b)[1:], mean[1:], rtol=1e-5)
+  assert float(jax.nn.sigmoid(b[0])) == pytest.approx(1e-7, rel=1e-3)
+  c = _tiny_ring_config()
+  c.model.g.output_bias = 'marginals'
+  gan = train_state.build(c, (4, 4, 1))
+  state = train_state.init_state(
+    gan, 2, (4, 4, 1), jax.random.PRNGKey(0), output_bias=b
+  )
+  np.testing.assert_array_equal(state.g_params['Dense_1']['bias'], b)
+  assert not np.any(state.g_params['Dense_0']['bias'])
+  with pytest.raises(errors.ConfigError, match='output_bias'):
+    validate.validate(c)  # toy data has no pixel marginals

@@ -348,4 +348,3 @@ def test_saturation_figure_is_written(tmp_path):
   path = tmp_path / 'figures' / 'generator_losses.png'
   assert saturation.write_generator_losses(str(path)) == str(path)
   _check_png(path)
-

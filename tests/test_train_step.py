@@ -32,17 +32,14 @@ def _run(n_devices, config, source):
   g, d = models.build(config.model, shape, axis_name=ts.AXIS)
   g_tx = d_tx = optax.sgd(0.1)
   state = train_state.init_state(
-    train_state.GAN(g,
-    d,
-    g_tx,
-    d_tx),
+    train_state.GAN(g, d, g_tx, d_tx),
     config.model.z_dim,
     shape,
     jax.random.PRNGKey(0),
   )
-  state, metrics = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx))(
-    state, source
-  )
+  state, metrics = ts.make_train_fn(
+    mesh, config, train_state.GAN(g, d, g_tx, d_tx)
+  )(state, source)
   return jax.device_get(state), jax.device_get(metrics)
 
 
@@ -82,9 +79,9 @@ def test_one_and_four_devices_agree(model, d_steps, cond):
   # The step moved the parameters: the comparison is not of two inits.
   init = jax.tree.leaves(
     train_state.init_state(
-      train_state.GAN(*models.build(config.model, (28, 28, 1)),
-      optax.sgd(0.1),
-      optax.sgd(0.1)),
+      train_state.GAN(
+        *models.build(config.model, (28, 28, 1)), optax.sgd(0.1), optax.sgd(0.1)
+      ),
       config.model.z_dim,
       (28, 28, 1),
       jax.random.PRNGKey(0),
@@ -128,7 +125,9 @@ def test_bfloat16_compute_keeps_float32_state():
     devices=jax.devices()[:1],
   )
   g, d = models.build(config.model, (28, 28, 1), axis_name=ts.AXIS)
-  fn = ts.make_train_fn(mesh, config, train_state.GAN(g, d, optax.sgd(0.1), optax.sgd(0.1)))
+  fn = ts.make_train_fn(
+    mesh, config, train_state.GAN(g, d, optax.sgd(0.1), optax.sgd(0.1))
+  )
   dots = [
     line
     for line in fn.lower(state32, source).as_text().splitlines()
@@ -153,12 +152,16 @@ def test_vmapped_dcgan_on_four_devices_equals_each_model_alone():
   g_tx, d_tx = train_state.make_optimizers(config.optim)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   init = jax.jit(
-    lambda k: train_state.init_state(train_state.GAN(g, d, g_tx, d_tx), config.model.z_dim, shape, k),
+    lambda k: train_state.init_state(
+      train_state.GAN(g, d, g_tx, d_tx), config.model.z_dim, shape, k
+    ),
     out_shardings=replicated,
   )
   source = jax.device_put(data.random_images(64, shape), replicated)
   keys = jax.random.split(jax.random.PRNGKey(0), 2)
-  pair = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx), num_models=2)
+  pair = ts.make_train_fn(
+    mesh, config, train_state.GAN(g, d, g_tx, d_tx), num_models=2
+  )
   stacked, metrics = jax.device_get(pair(jax.vmap(init)(keys), source))
   alone = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx))
   state1, metrics1 = jax.device_get(alone(init(keys[1]), source))

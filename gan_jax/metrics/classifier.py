@@ -152,7 +152,9 @@ def accuracy(params, images, labels, classes: int = 10, batch=1000) -> float:
   labels (N,)."""
   fn = apply_fn(classes)
   predicted = batching.batched(
-    lambda x: fn(params, _scaled(jnp.asarray(x)))[1].argmax(-1), (images,), batch
+    lambda x: fn(params, _scaled(jnp.asarray(x)))[1].argmax(-1),
+    (images,),
+    batch,
   )
   return float(np.mean(predicted == np.asarray(labels)))
 

@@ -13,7 +13,11 @@ D: x -> dropout q -> [dense h, LReLU(0.2), dropout p] x n -> dense 1 logit
    dropout q = 0.2 and p = 0.5).
 `weight_init` sets every kernel's initialiser: 'default' (Flax's LeCun normal),
 'uniform:a' (U[-a, a]; Goodfellow et al. 2014: G 0.05, D 0.005) or
-'normal:s' (N(0, s^2); PacGAN: 0.02); biases start at 0.
+'normal:s' (N(0, s^2); PacGAN: 0.02); biases start at 0, except G's output
+bias with `output_bias='marginals'`: logit of each pixel's mean over the
+training images, clipped to [1e-7, 1 - 1e-7] (pylearn2's
+init_sigmoid_bias_from_marginals, used by Goodfellow et al. 2014), set by
+the training loop from the data (marginal_bias, with_output_bias).
 With `num_classes` K > 0: G sees [z, onehot(y)] (cond 'concat', Mirza &
 Osindero 2014); D projects a class embedding on its last hidden layer
 ('projection') or adds a classifier ('acgan'), see models.conditional.
@@ -25,6 +29,7 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gan_jax.models import conditional, norms
 
@@ -52,6 +57,23 @@ def kernel_init(spec: str):
   )
 
 
+def marginal_bias(images) -> np.ndarray:
+  """uint8 images (N, *shape) -> logit(clip(mean pixel / 255)), float32
+  (prod(shape),): sigmoid of it is each pixel's mean intensity."""
+  flat = np.asarray(images, np.float64).reshape(len(images), -1) / 255.0
+  mean = np.clip(flat.mean(axis=0), 1e-7, 1 - 1e-7)
+  return np.log(mean / (1 - mean)).astype(np.float32)
+
+
+def with_output_bias(params, bias):
+  """G's parameters with the bias of its output layer (the last Dense_i)
+  replaced by `bias`."""
+  last = max(
+    (k for k in params if k.startswith('Dense_')), key=lambda k: int(k[6:])
+  )
+  return {**params, last: {**params[last], 'bias': jnp.asarray(bias)}}
+
+
 class Generator(nn.Module):
   """z (B, z_dim), labels y (B,) -> samples (B, *shape)."""
 
@@ -60,6 +82,7 @@ class Generator(nn.Module):
   output: str = 'tanh'  # a name in OUTPUTS
   norm: str = 'none'  # or 'batch'
   weight_init: str = 'default'
+  output_bias: str = 'zero'  # or 'marginals' (set from the data)
   num_classes: int = 0
   cond: str = 'concat'  # the only conditioning of the MLP
   axis_name: str | None = None  # BatchNorm's batch axis under shard_map
@@ -71,6 +94,10 @@ class Generator(nn.Module):
       raise ValueError(
         f'unknown output {self.output!r} or norm {self.norm!r}; valid: '
         f"{', '.join(OUTPUTS)} and 'none', 'batch'"
+      )
+    if self.output_bias not in ('zero', 'marginals'):
+      raise ValueError(
+        f'unknown output_bias {self.output_bias!r}; valid: zero, marginals'
       )
     init = kernel_init(self.weight_init)
     x = conditional.g_input(z, y, self.num_classes, self.cond)
@@ -103,7 +130,9 @@ class Discriminator(nn.Module):
     conditional.check(self.cond, conditional.D_CONDS, self.num_classes)
     if self.pieces < 1:
       raise ValueError(f'pieces must be >= 1, got {self.pieces}')
-    dense = functools.partial(nn.Dense, kernel_init=kernel_init(self.weight_init))
+    dense = functools.partial(
+      nn.Dense, kernel_init=kernel_init(self.weight_init)
+    )
     x = x.reshape(x.shape[0], -1)
     x = nn.Dropout(  # named: the hidden layers' Dropout_i keep their rngs
       self.input_dropout, deterministic=not train, name='input_dropout'
