@@ -73,17 +73,20 @@ def train_and_evaluate(
   )
 
 
+def _changes_beyond(old: dict, config, allowed) -> list[str]:
+  """Dotted fields in which `config` differs from the config dict `old`,
+  other than those `allowed` to differ."""
+  changes = config_lib.changes(old, config_lib.to_dict(config))
+  return [c for c in changes if c not in allowed]
+
+
 def check_workdir(config, workdir, allow_config_change) -> str:
   """Refuses a workdir holding another run; returns the config's JSON."""
   config_text = config.to_json_best_effort(indent=2, sort_keys=True)
   old = rundir.read_config(workdir)
   if old is not None and not allow_config_change:
     old = config_lib.to_dict(config_lib.from_saved(old))  # newer fields
-    changes = [
-      c
-      for c in config_lib.changes(old, config_lib.to_dict(config))
-      if c not in RESUMABLE_CHANGES
-    ]
+    changes = _changes_beyond(old, config, RESUMABLE_CHANGES)
     if changes:
       raise ConfigError(
         f'{workdir} holds a run with another config ({", ".join(changes)} '
@@ -99,11 +102,7 @@ def _check_vmappable(configs) -> None:
   first = config_lib.to_dict(configs[0])
   vmapped = VMAPPED_FIELDS if configs[0].optim.name == 'adam' else ('seed',)
   for c in configs[1:]:
-    other = [
-      f
-      for f in config_lib.changes(first, config_lib.to_dict(c))
-      if f not in vmapped
-    ]
+    other = _changes_beyond(first, c, vmapped)
     if other:
       raise ConfigError(
         f'models trained in one program may differ only in '

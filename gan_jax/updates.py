@@ -78,34 +78,35 @@ def _casts(compute_dtype: str):
   return cast(jnp.dtype(compute_dtype)), cast(jnp.float32)
 
 
-def apply_d(gan: GAN, config, params, stats, x, y, rng):
-  """D in training mode on x (B, *shape) with labels y (B,).
-
-  Returns ((logits (B/m,), class logits (B, K) or None), new statistics).
-  """
+def _apply_train(module, config, params, stats, x, y, **kwargs):
+  """module in training mode on (x, labels y) in config.compute_dtype;
+  returns (its float32 output, its new statistics)."""
   low, full = _casts(config.get('compute_dtype', 'float32'))
-  out, new = gan.d.apply(
+  out, new = module.apply(
     {'params': low(params), 'batch_stats': stats},
     low(x),
     y,
     train=True,
     mutable=['batch_stats'],
-    rngs={'dropout': rng},
+    **kwargs,
   )
-  return conditional.split(full(out)), new.get('batch_stats', stats)
+  return full(out), new.get('batch_stats', stats)
+
+
+def apply_d(gan: GAN, config, params, stats, x, y, rng):
+  """D in training mode on x (B, *shape) with labels y (B,).
+
+  Returns ((logits (B/m,), class logits (B, K) or None), new statistics).
+  """
+  out, stats = _apply_train(
+    gan.d, config, params, stats, x, y, rngs={'dropout': rng}
+  )
+  return conditional.split(out), stats
 
 
 def apply_g(gan: GAN, config, params, stats, z, y):
   """G in training mode: z (B, z_dim), y (B,) -> (G(z, y), new statistics)."""
-  low, full = _casts(config.get('compute_dtype', 'float32'))
-  fake, new = gan.g.apply(
-    {'params': low(params), 'batch_stats': stats},
-    low(z),
-    y,
-    train=True,
-    mutable=['batch_stats'],
-  )
-  return full(fake), new.get('batch_stats', stats)
+  return _apply_train(gan.g, config, params, stats, z, y)
 
 
 def generate(gan: GAN, config, params, stats, z, y):

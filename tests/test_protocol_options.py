@@ -15,11 +15,10 @@ import optax
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import config as config_lib
 from gan_jax import data, errors, losses, sampling, train, train_state
 from gan_jax import train_step as ts, validate
 from gan_jax.models import mlp
-from experiments import toy_ring
+from experiments import goodfellow2014_mnist, toy_ring
 
 
 def _mesh():
@@ -112,17 +111,8 @@ def test_simultaneous_step_takes_both_gradients_at_the_old_parameters():
 
 
 def _goodfellow_optim():
-  optim = config_lib.base_config().optim
-  optim.update(
-    name='sgd',
-    lr=0.1,
-    lr_decay=1.000004,
-    lr_min=1e-6,
-    momentum=0.5,
-    momentum_final=0.7,
-    momentum_ramp=(500, 125_000),
-  )
-  return optim
+  """The released protocol's optimizer settings, as the study sets them."""
+  return goodfellow2014_mnist.get_config().optim
 
 
 def test_sgd_schedules_at_given_steps():

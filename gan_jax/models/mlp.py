@@ -60,8 +60,8 @@ def kernel_init(spec: str):
 def marginal_bias(images) -> np.ndarray:
   """uint8 images (N, *shape) -> logit(clip(mean pixel / 255)), float32
   (prod(shape),): sigmoid of it is each pixel's mean intensity."""
-  flat = np.asarray(images, np.float64).reshape(len(images), -1) / 255.0
-  mean = np.clip(flat.mean(axis=0), 1e-7, 1 - 1e-7)
+  flat = np.asarray(images).reshape(len(images), -1)
+  mean = np.clip(flat.mean(axis=0, dtype=np.float64) / 255.0, 1e-7, 1 - 1e-7)
   return np.log(mean / (1 - mean)).astype(np.float32)
 
 
