@@ -104,11 +104,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_steps = 3000  # generator updates
   c.d_steps = 1  # discriminator updates per generator update (n_critic)
   # How the players move: 'alternating' (d_steps D updates, then G through
-  # the updated D) or 'simultaneous' (both gradients at the same parameters
-  # from one minibatch; d_steps = 1). See gan_jax/train_step.py.
+  # the updated D), or with d_steps = 1 'simultaneous' (both gradients at
+  # the same parameters from one minibatch), 'extragradient', 'optimistic',
+  # 'consensus' or 'unrolled'. See gan_jax/train_step.py.
   c.update_scheme = 'alternating'
+  c.consensus_gamma = 10.0  # consensus: gamma/2 ||v||^2 (Mescheder 2017: 10)
+  c.unroll_steps = 5  # unrolled: D steps G looks through (Metz 2017: 5, 10)
   c.penalty_weight = config_dict.placeholder(float)  # None: the loss's own
   c.r1_gamma = 0.0  # R1 on real data (Mescheder et al. 2018: 10)
+  c.r2_gamma = 0.0  # R2: the same zero-centred penalty on G's samples
+  # Instance noise (Sønderby et al. 2017): D sees x + sigma_t N(0, I), real
+  # and fake, sigma_t = std, or decreasing linearly to 0 over anneal_steps
+  # updates when anneal_steps > 0.
+  c.instance_noise = ml_collections.ConfigDict({'std': 0.0, 'anneal_steps': 0})
   c.d_weight_clip = 0.0  # clip D weights to [-c, c] (Arjovsky et al.: 0.01)
   c.ema_decay = 0.0  # EMA of G weights for samples/evals (e.g. 0.999)
   # AC-GAN (model.d.cond='acgan'): weight of the class cross-entropy that D

@@ -242,6 +242,12 @@ def r1_penalty(critic: Critic, real: Array, gamma: float = 10.0) -> Array:
   return 0.5 * gamma * jnp.mean(_input_grad_sq_norms(critic, real))
 
 
+def r2_penalty(critic: Critic, fake: Array, gamma: float = 10.0) -> Array:
+  """gamma/2 * E[||grad_x D(G(z))||_2^2] on G's samples (Mescheder et al.
+  2018, R2): R1's zero-centred penalty at the generated points."""
+  return r1_penalty(critic, fake, gamma)
+
+
 def dragan_penalty(
   critic: Critic,
   real: Array,

@@ -155,14 +155,15 @@ class Sweep:
     self.names = [point_name(p) for p in self.points]
     self.errors = {}  # name -> message of a point that failed in this launch
     old = self._read()
-    if old and (old['config'], old['overrides']) != (
+    if old and (old['config'], _fixed(old['overrides'])) != (
       spec,
-      self.cli_overrides,
+      _fixed(self.cli_overrides),
     ):
       raise ConfigError(
         f'{directory} holds the sweep {old["config"]} with overrides '
-        f'{old["overrides"]}; rerun that command to resume it, or pass a new '
-        '--workdir.'
+        f'{old["overrides"]}; rerun that command to resume it (a changed '
+        f'{", ".join(train.RESUMABLE_CHANGES)} extends or shortens it), or '
+        'pass a new --workdir.'
       )
     if old:
       self.errors = {
@@ -217,6 +218,14 @@ class Sweep:
     }
     rundir.write_sweep_index(self.directory, index)
     return index
+
+
+def _fixed(overrides: dict) -> dict:
+  """The overrides a sweep directory is tied to: all but the fields a run
+  resumes with changed (train.RESUMABLE_CHANGES: more steps extend it)."""
+  return {
+    k: v for k, v in overrides.items() if k not in train.RESUMABLE_CHANGES
+  }
 
 
 def _jsonable(value):

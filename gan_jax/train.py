@@ -415,7 +415,7 @@ def loop(run: Setup) -> train_state.TrainState:
     for m in members:
       m.close()
   if stop and step < config.num_steps:
-    where = ', '.join(m.mngr.directory for m in members)
+    where = ', '.join(str(m.mngr.directory) for m in members)
     raise Interrupted(
       f'stopped by {signal.Signals(stop[0]).name} at step {step}; its '
       f'checkpoint is in {where}. Rerun the same command to resume.'

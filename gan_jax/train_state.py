@@ -7,7 +7,7 @@ one pytree, checkpointed whole (its field names are the checkpoint format).
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import jax
@@ -77,8 +77,36 @@ def sgd_schedules(optim, net):
   return learning_rate, momentum
 
 
-def make_optimizers(optim):
-  """(G's, D's) optimizer: Adam or SGD with momentum (`optim.name`).
+class OptimisticState(NamedTuple):
+  """The previous update's gradient and the number of updates so far."""
+
+  previous: Any
+  count: jax.Array
+
+
+def optimistic() -> optax.GradientTransformation:
+  """g_t -> 2 g_t - g_(t-1), and g_0 unchanged (Daskalakis et al. 2018); the
+  optimizer chained after it steps on the extrapolated gradient."""
+
+  def init(params):
+    return OptimisticState(
+      jax.tree.map(jnp.zeros_like, params), jnp.zeros((), jnp.int32)
+    )
+
+  def update(grads, state, params=None):
+    del params
+    first = state.count == 0
+    out = jax.tree.map(
+      lambda g, p: jnp.where(first, g, 2 * g - p), grads, state.previous
+    )
+    return out, OptimisticState(grads, optax.safe_increment(state.count))
+
+  return optax.GradientTransformation(init, update)
+
+
+def make_optimizers(optim, scheme='alternating'):
+  """(G's, D's) optimizer: Adam or SGD with momentum (`optim.name`), after
+  `optimistic()` when `scheme` is 'optimistic'.
 
   Adam: `optim.g_lr` etc. override the shared lr/b1/b2, which live in the
   optimizer state (`optax.inject_hyperparams`), so models vmapped in one
@@ -92,9 +120,13 @@ def make_optimizers(optim):
       lr, momentum = sgd_schedules(optim, net)
       return optax.inject_hyperparams(optax.sgd)(lr, momentum)
 
-    return sgd('g'), sgd('d')
-  adam = optax.inject_hyperparams(optax.adam)
-  return adam(**_adam_hparams(optim, 'g')), adam(**_adam_hparams(optim, 'd'))
+    pair = sgd('g'), sgd('d')
+  else:
+    adam = optax.inject_hyperparams(optax.adam)
+    pair = adam(**_adam_hparams(optim, 'g')), adam(**_adam_hparams(optim, 'd'))
+  if scheme == 'optimistic':
+    return tuple(optax.chain(optimistic(), tx) for tx in pair)
+  return pair
 
 
 def build(config, shape, axis_name=None) -> GAN:
@@ -104,7 +136,8 @@ def build(config, shape, axis_name=None) -> GAN:
   outside shard_map: sampling, evaluation).
   """
   g, d = models.build(config.model, shape, axis_name=axis_name)
-  return GAN(g, d, *make_optimizers(config.optim))
+  scheme = config.get('update_scheme', 'alternating')
+  return GAN(g, d, *make_optimizers(config.optim, scheme))
 
 
 def set_hyperparameters(state: TrainState, optim) -> TrainState:
@@ -114,6 +147,8 @@ def set_hyperparameters(state: TrainState, optim) -> TrainState:
     return state
 
   def put(opt, net):
+    if not hasattr(opt, 'hyperparams'):  # chain(optimistic(), adam)
+      return (*opt[:-1], put(opt[-1], net))
     hp = dict(opt.hyperparams)
     for name, value in _adam_hparams(optim, net).items():
       hp[name] = jnp.full_like(hp[name], value)

@@ -1,14 +1,30 @@
 """The GAN iteration (an update scheme) and its data-parallel compilation.
 
 A scheme is a composition of the pieces in gan_jax/updates.py, chosen by
-`config.update_scheme` from SCHEMES:
-  alternating   Goodfellow et al. 2014, Algorithm 1: `d_steps` D updates on
-                (real, G(z)), then one G update through the updated D.
-  simultaneous  both players' gradients at the same parameters from one
-                minibatch (the released code of Goodfellow et al. 2014;
-                PacGAN): D's step and G's step both see the old D and G.
-All randomness of a step comes from `jax.random.fold_in(state.rng,
-state.step)`, so a resumed run draws the same numbers as an uninterrupted one.
+`config.update_scheme` from SCHEMES. With v(w) = -(grad_G L_G, grad_D L_D)
+the game's vector field at w = (G, D) on this step's minibatch and
+`apply` each player's optimizer step:
+  alternating    Goodfellow et al. 2014, Algorithm 1: `d_steps` D updates on
+                 (real, G(z)), then one G update through the updated D.
+  simultaneous   w <- apply(w, v(w)): both gradients at the same parameters
+                 (the released code of Goodfellow et al. 2014; PacGAN).
+  extragradient  w' = apply(w, v(w)), then w <- apply(w, v(w')): the update
+                 from w with the look-ahead's gradients (Korpelevich 1976;
+                 Gidel et al. 2019), on the same minibatch; the look-ahead's
+                 optimizer state is discarded.
+  optimistic     simultaneous, each optimizer fed 2 g_t - g_(t-1)
+                 (Daskalakis et al. 2018; train_state.optimistic).
+  consensus      w <- apply(w, v - gamma J^T v), J = dv/dw: both players
+                 also descend gamma/2 ||v||^2 (Mescheder et al. 2017),
+                 gamma = config.consensus_gamma.
+  unrolled       simultaneous, but G's gradient is that of L_G(G, D_k(G)),
+                 D_k = D after k = config.unroll_steps differentiable D
+                 steps (optimizer included) on this minibatch; D_1 is D's
+                 own update. k = 0 is simultaneous (Metz et al. 2017 and
+                 its released notebook, poolio/unrolled_gan).
+All schemes but alternating take d_steps = 1. All randomness of a step comes
+from `jax.random.fold_in(state.rng, state.step)`, so a resumed run draws the
+same numbers as an uninterrupted one.
 """
 
 import functools
@@ -16,7 +32,7 @@ import functools
 import jax
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import data, sampling, updates
+from gan_jax import data, losses, sampling, updates
 from gan_jax.train_state import GAN, TrainState
 from gan_jax.updates import AXIS, Player
 
@@ -41,39 +57,117 @@ def _next_state(state, g: Player, d: Player, d_stats, config) -> TrainState:
   )
 
 
+def _one(batch) -> dict:
+  """The single minibatch of a d_steps = 1 batch: (1, b, ...) -> (b, ...)."""
+  return {k: v[0] for k, v in batch.items()}
+
+
+def _step_both(gan, config, state, g, d, g_grads, d_grads, field, batch):
+  """(new state, metrics): G and D each take one optimizer step from the
+  state's parameters, on g_grads and d_grads."""
+  new_g = updates.g_apply(gan, g.replace(stats=field.g_stats), g_grads)
+  new_d = updates.d_apply(gan, config, d, d_grads, field.d_stats)
+  metrics = updates.metrics(
+    field.d, field.g_loss, g_grads, batch['y_real'], batch['y_fake']
+  )
+  return _next_state(state, new_g, new_d, new_d.stats, config), metrics
+
+
 def simultaneous_step(state: TrainState, batch, key, *, gan: GAN, config):
   """One iteration in which D and G both step from the same (old) parameters.
 
-  batch: as alternating_step's with d_steps = 1. D's update is d_update on
-  (real, G(z)); G's is g_update through the old D (keys fold_in(key, 0) and
-  fold_in(key, 1)). D keeps the statistics of its own update's forwards.
-  Returns (new state, updates.metrics).
+  batch: as alternating_step's with d_steps = 1. D's gradient uses
+  fold_in(key, 0), G's fold_in(key, 1) (updates.game_gradients). D keeps
+  the statistics of its own loss's forwards. Returns (new state,
+  updates.metrics).
   """
   key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
   g, d = _players(state)
+  batch = _one(batch)
+  field = updates.game_gradients(gan, config, g, d, batch, key, state.step)
+  return _step_both(
+    gan, config, state, g, d, field.g_grads, field.d.grads, field, batch
+  )
+
+
+def extragradient_step(state: TrainState, batch, key, *, gan: GAN, config):
+  """w' = apply(w, v(w)); w <- apply(w, v(w')) with w's optimizer states, on
+  one minibatch and one key. Metrics are those at w."""
+  key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
+  g, d = _players(state)
+  batch = _one(batch)
+  field = updates.game_gradients(gan, config, g, d, batch, key, state.step)
+  g_ahead = updates.g_apply(gan, g, field.g_grads)
+  d_ahead = updates.d_apply(gan, config, d, field.d.grads, d.stats)
+  ahead = updates.game_gradients(
+    gan, config, g_ahead, d_ahead, batch, key, state.step
+  )
+  new_g = updates.g_apply(gan, g.replace(stats=ahead.g_stats), ahead.g_grads)
+  new_d = updates.d_apply(gan, config, d, ahead.d.grads, ahead.d_stats)
+  metrics = updates.metrics(
+    field.d, field.g_loss, field.g_grads, batch['y_real'], batch['y_fake']
+  )
+  return _next_state(state, new_g, new_d, new_d.stats, config), metrics
+
+
+def consensus_step(state: TrainState, batch, key, *, gan: GAN, config):
+  """Simultaneous steps on updates.consensus_gradients."""
+  key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
+  g, d = _players(state)
+  batch = _one(batch)
+  g_grads, d_grads, field = updates.consensus_gradients(
+    gan, config, g, d, batch, key, state.step
+  )
+  return _step_both(gan, config, state, g, d, g_grads, d_grads, field, batch)
+
+
+def unrolled_step(state: TrainState, batch, key, *, gan: GAN, config):
+  """D steps as in simultaneous; G descends grad_G L_G(G, D_k(G)), the
+  D_i+1 = d_update(D_i) on G(z) of the same G parameters (with D's key, so
+  D_1 is D's own update), differentiated through; metrics report L_G at
+  D_k."""
+  key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
+  g, d = _players(state)
+  batch = _one(batch)
+  field = updates.game_gradients(gan, config, g, d, batch, key, state.step)
+  if config.unroll_steps == 0:
+    return _step_both(
+      gan, config, state, g, d, field.g_grads, field.d.grads, field, batch
+    )
   real, y_real, z, y_fake = (
-    batch[k][0] for k in ('real', 'y_real', 'z', 'y_fake')
+    batch[k] for k in ('real', 'y_real', 'z', 'y_fake')
   )
-  fake, g_vjp, g_stats = updates.generate(
-    gan, config, g.params, g.stats, z, y_fake
-  )
-  g = g.replace(stats=g_stats)
-  new_d, d_out = updates.d_update(
-    gan, config, d, real, y_real, fake, y_fake, jax.random.fold_in(key, 0)
-  )
-  new_g, _, g_loss, g_grads = updates.g_update(
+  k_d, k_g = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+
+  def unrolled_loss(g_params):
+    fake, _ = updates.apply_g(gan, config, g_params, g.stats, z, y_fake)
+    d_k = d
+    for _ in range(config.unroll_steps):
+      d_k, _ = updates.d_update(
+        gan, config, d_k, real, y_real, fake, y_fake, k_d, state.step
+      )
+    real_logits = None
+    if losses.get(config.loss).g_needs_real:
+      (real_logits, _), _ = updates.apply_d(
+        gan, config, d_k.params, d_k.stats, real, y_real, k_d
+      )
+    loss, _ = updates.g_loss(
+      gan, config, fake, y_fake, d_k, real_logits, k_g, state.step
+    )
+    return loss
+
+  loss, g_grads = jax.value_and_grad(unrolled_loss)(g.params)
+  return _step_both(
     gan,
     config,
+    state,
     g,
-    fake,
-    g_vjp,
-    y_fake,
     d,
-    d_out.real_logits,
-    jax.random.fold_in(key, 1),
+    g_grads,
+    field.d.grads,
+    field.replace(g_loss=loss),
+    batch,
   )
-  metrics = updates.metrics(d_out, g_loss, g_grads, y_real, y_fake)
-  return _next_state(state, new_g, new_d, new_d.stats, config), metrics
 
 
 def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
@@ -82,7 +176,7 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
   batch: {'real': (d_steps, b, *shape) in [-1, 1], 'y_real': (d_steps, b)
     its labels, 'z': (d_steps, b, z_dim), 'y_fake': (d_steps, b) labels
     asked of G}, b the per-device batch. key: per-step key (dropout, penalty
-    points). Labels matter only to class-conditional models.
+    points, instance noise). Labels matter only to class-conditional models.
   D step i uses fold_in(key, i), the G update fold_in(key, d_steps). The
   generator forward of the last D step is reused for the G update through
   its VJP: G's parameters have not changed in between. Then
@@ -106,6 +200,7 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
       fake,
       batch['y_fake'][i],
       jax.random.fold_in(key, i),
+      state.step,
     )
   y_fake = batch['y_fake'][n - 1]
   g, d_stats, g_loss, g_grads = updates.g_update(
@@ -118,6 +213,7 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
     d,
     d_out.real_logits,
     jax.random.fold_in(key, n),
+    state.step,
   )
   metrics = updates.metrics(
     d_out, g_loss, g_grads, batch['y_real'][n - 1], y_fake
@@ -125,7 +221,53 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
   return _next_state(state, g, d, d_stats, config), metrics
 
 
-SCHEMES = {'alternating': alternating_step, 'simultaneous': simultaneous_step}
+SCHEMES = {
+  'alternating': alternating_step,
+  'simultaneous': simultaneous_step,
+  'extragradient': extragradient_step,
+  'optimistic': simultaneous_step,  # with train_state.optimistic optimizers
+  'consensus': consensus_step,
+  'unrolled': unrolled_step,
+}
+
+
+def draw_keys(key):
+  """(batch key, step key) of an iteration's key fold_in(rng, step)."""
+  k_data, k_z, k_step = jax.random.split(key, 3)
+  return (k_data, k_z), k_step
+
+
+def draw_batch(config, source, keys) -> dict:
+  """An iteration's global batch from `draw_keys`' batch keys: {'real':
+  (d_steps, B, *shape) with 'y_real' (d_steps, B) their labels, 'z'
+  (d_steps, B, z_dim) from the prior, 'y_fake' (d_steps, B) the labels
+  y ~ U{0..K-1} asked of G}. source: the dataset's arrays (`load`)."""
+  dataset = data.DATASETS[config.data.name]
+  unit = config.data.get('unit_range', False)
+  k_data, k_z = keys
+  n, b = config.d_steps, config.batch_size
+  real, y_real = jax.vmap(lambda k: dataset.sample(source, k, b, unit))(
+    jax.random.split(k_data, n)
+  )
+  prior = config.model.get('z_prior', 'normal')
+  z = sampling.noise(k_z, (n, b, config.model.z_dim), prior)
+  y_fake = jax.random.randint(
+    jax.random.fold_in(k_z, 1), (n, b), 0, dataset.num_classes
+  )
+  return {'real': real, 'y_real': y_real, 'z': z, 'y_fake': y_fake}
+
+
+def sharded_step(mesh, config, gan: GAN):
+  """config.update_scheme's step over `mesh`: (state, batch, key) ->
+  (state, metrics), batch sharded on its second axis (the examples),
+  state and key replicated. Not jitted."""
+  scheme = SCHEMES[config.get('update_scheme', 'alternating')]
+  return jax.shard_map(
+    functools.partial(scheme, gan=gan, config=config),
+    mesh=mesh,
+    in_specs=(P(), P(None, AXIS), P()),
+    out_specs=(P(), P()),
+  )
 
 
 def make_train_fn(mesh, config, gan: GAN, num_models=1):
@@ -141,33 +283,15 @@ def make_train_fn(mesh, config, gan: GAN, num_models=1):
   labels, z and the labels y ~ U{0..K-1} asked of G) from
   fold_in(state.rng, state.step) and shards it along `data`; parameters stay
   replicated. The result does not depend on the number of devices (except
-  through dropout and penalty points, drawn per device).
+  through dropout, penalty points and instance noise, drawn per device).
   metrics: each of shape (steps_per_dispatch,).
   """
-  dataset = data.DATASETS[config.data.name]
-  prior = config.model.get('z_prior', 'normal')
-  unit = config.data.get('unit_range', False)
-  scheme = SCHEMES[config.get('update_scheme', 'alternating')]
-  step_fn = jax.shard_map(
-    functools.partial(scheme, gan=gan, config=config),
-    mesh=mesh,
-    in_specs=(P(), P(None, AXIS), P()),
-    out_specs=(P(), P()),
-  )
+  step_fn = sharded_step(mesh, config, gan)
 
   def one(state, source):
     key = jax.random.fold_in(state.rng, state.step)
-    k_data, k_z, k_step = jax.random.split(key, 3)
-    n, b = config.d_steps, config.batch_size
-    real, y_real = jax.vmap(lambda k: dataset.sample(source, k, b, unit))(
-      jax.random.split(k_data, n)
-    )
-    z = sampling.noise(k_z, (n, b, config.model.z_dim), prior)
-    y_fake = jax.random.randint(  # G's labels: y ~ U{0..K-1}
-      jax.random.fold_in(k_z, 1), (n, b), 0, dataset.num_classes
-    )
-    batch = {'real': real, 'y_real': y_real, 'z': z, 'y_fake': y_fake}
-    return step_fn(state, batch, k_step)
+    k_batch, k_step = draw_keys(key)
+    return step_fn(state, draw_batch(config, source, k_batch), k_step)
 
   def many(state, source):
     return jax.lax.scan(

@@ -4,10 +4,12 @@ Each is a pure function of explicit inputs, called inside shard_map over the
 `data` axis (losses are `lax.pmean`'d over it); an update scheme
 (gan_jax/train_step.py) is a composition of them.
 
-Objectives: D minimises loss.d_loss + penalty + R1, G minimises loss.g_loss,
-with penalty = w * PENALTIES[loss.penalty] (WGAN-GP, DRAGAN) and
-R1 = gamma/2 E_x ||grad_x D(x)||^2 (Mescheder et al. 2018), both of the critic
-x -> D(x, y_real); an AC-GAN D (Odena et al. 2017) adds
+Objectives: D minimises loss.d_loss + penalty + R1 + R2, G minimises
+loss.g_loss, with penalty = w * PENALTIES[loss.penalty] (WGAN-GP, DRAGAN),
+R1 = gamma/2 E_x ||grad_x D(x)||^2 on real data and R2 the same on G's
+samples (Mescheder et al. 2018), all of the critic x -> D(x, y_real). With
+instance noise (Sønderby et al. 2017) D sees x + sigma_t eps, eps ~ N(0, I),
+in every term of both players' losses. An AC-GAN D (Odena et al. 2017) adds
 ac_weight * (CE(c(x), y_real) + CE(c(G(z, y)), y)) to D's loss and
 ac_weight * CE(c(G(z, y)), y) to G's, c its class logits. Each loss is the
 pmean over `data` of the per-device losses, and BatchNorm statistics are
@@ -128,12 +130,36 @@ def class_loss(config, class_logits, y):
   return config.ac_weight * jnp.mean(ce)
 
 
-def d_loss(gan: GAN, config, params, stats, real, y_real, fake, y_fake, key):
+def noise_std(config, step):
+  """Instance noise's sigma_t after `step` updates: instance_noise.std,
+  decreased linearly to 0 over instance_noise.anneal_steps when that is > 0."""
+  noise = config.instance_noise
+  if noise.anneal_steps <= 0:
+    return noise.std
+  return noise.std * jnp.maximum(0.0, 1.0 - step / noise.anneal_steps)
+
+
+def add_noise(config, x, key, step):
+  """x + sigma_t eps, eps ~ N(0, I) from `key`: the input D sees. x itself
+  (no draw) when instance_noise.std is 0."""
+  if config.instance_noise.std <= 0:
+    return x
+  eps = jax.random.normal(key, x.shape, x.dtype)
+  return x + noise_std(config, step) * eps
+
+
+def d_loss(
+  gan: GAN, config, params, stats, real, y_real, fake, y_fake, key, step
+):
   """D's global-batch loss with its penalties; returns (loss, (stats, DOut
   fields)). key: this D step's key, split into the real, fake and penalty
-  keys. Penalties' extra forwards do not update the statistics."""
+  keys (and fold_in(key, 3) for instance noise); step: updates done (the
+  noise schedule). Penalties' extra forwards do not update the statistics."""
   loss = losses.get(config.loss)
   k_real, k_fake, k_pen = jax.random.split(key, 3)
+  k_noise_real, k_noise_fake = jax.random.split(jax.random.fold_in(key, 3))
+  real = add_noise(config, real, k_noise_real, step)
+  fake = add_noise(config, fake, k_noise_fake, step)
   (real_logits, real_cls), stats = apply_d(
     gan, config, params, stats, real, y_real, k_real
   )
@@ -156,51 +182,172 @@ def d_loss(gan: GAN, config, params, stats, real, y_real, fake, y_fake, key):
     )
   if config.r1_gamma > 0:
     total += losses.r1_penalty(critic, real_in, config.r1_gamma)
+  if config.r2_gamma > 0:
+    total += losses.r2_penalty(critic, fake_in, config.r2_gamma)
   total = jax.lax.pmean(total, AXIS)
   return total, (stats, real_logits, fake_logits, real_cls, fake_cls)
 
 
-def d_update(gan: GAN, config, d: Player, real, y_real, fake, y_fake, key):
-  """One optimizer step of D on (real, fake); D's weights are then clipped
-  to [-c, c] when config.d_weight_clip = c > 0 (Arjovsky et al. 2017).
-  Returns (new Player, DOut)."""
+def d_gradients(
+  gan: GAN, config, d: Player, real, y_real, fake, y_fake, key, step
+):
+  """D's loss and gradients at d.params: (new statistics, DOut)."""
   (total, aux), grads = jax.value_and_grad(
     functools.partial(d_loss, gan, config), has_aux=True
-  )(d.params, d.stats, real, y_real, fake, y_fake, key)
+  )(d.params, d.stats, real, y_real, fake, y_fake, key, step)
   stats, *outputs = aux
+  return stats, DOut(total, grads, *outputs)
+
+
+def d_apply(gan: GAN, config, d: Player, grads, stats) -> Player:
+  """D's optimizer step on `grads`, keeping `stats`; D's weights are then
+  clipped to [-c, c] when config.d_weight_clip = c > 0 (Arjovsky et al.
+  2017)."""
   updates, opt = gan.d_tx.update(grads, d.opt, d.params)
   params = optax.apply_updates(d.params, updates)
   if config.d_weight_clip > 0:
     c = config.d_weight_clip
     params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
-  return Player(params, stats, opt), DOut(total, grads, *outputs)
+  return Player(params, stats, opt)
 
 
-def g_loss(gan: GAN, config, fake, y_fake, d: Player, real_logits, key):
+def d_update(
+  gan: GAN, config, d: Player, real, y_real, fake, y_fake, key, step
+):
+  """One optimizer step of D on (real, fake): (new Player, DOut)."""
+  stats, out = d_gradients(
+    gan, config, d, real, y_real, fake, y_fake, key, step
+  )
+  return d_apply(gan, config, d, out.grads, stats), out
+
+
+def g_loss(gan: GAN, config, fake, y_fake, d: Player, real_logits, key, step):
   """G's global-batch loss as a function of its samples `fake` (B, *shape),
-  scored by D in training mode; returns (loss, D's new statistics)."""
+  scored by D in training mode (on fake + instance noise from
+  fold_in(key, 3)); returns (loss, D's new statistics)."""
   loss = losses.get(config.loss)
+  noisy = add_noise(config, fake, jax.random.fold_in(key, 3), step)
   (logits, cls), stats = apply_d(
-    gan, config, d.params, d.stats, fake, y_fake, key
+    gan, config, d.params, d.stats, noisy, y_fake, key
   )
   real = jax.lax.stop_gradient(real_logits) if loss.g_needs_real else None
   total = loss.g_loss(logits, real) + class_loss(config, cls, y_fake)
   return jax.lax.pmean(total, AXIS), stats
 
 
+def g_gradients(
+  gan: GAN, config, fake, g_vjp, y_fake, d: Player, real_logits, key, step
+):
+  """G's loss through D = `d` and its gradient with respect to G's
+  parameters, from G's forward (fake, g_vjp) by `generate`: (loss,
+  gradients, D's new statistics)."""
+  (total, d_stats), fake_grads = jax.value_and_grad(
+    functools.partial(g_loss, gan, config), has_aux=True
+  )(fake, y_fake, d, real_logits, key, step)
+  (grads,) = g_vjp(fake_grads)
+  return total, grads, d_stats
+
+
+def g_apply(gan: GAN, g: Player, grads) -> Player:
+  """G's optimizer step on `grads`."""
+  updates, opt = gan.g_tx.update(grads, g.opt, g.params)
+  return Player(optax.apply_updates(g.params, updates), g.stats, opt)
+
+
 def g_update(
-  gan: GAN, config, g: Player, fake, g_vjp, y_fake, d: Player, real_logits, key
+  gan: GAN,
+  config,
+  g: Player,
+  fake,
+  g_vjp,
+  y_fake,
+  d: Player,
+  real_logits,
+  key,
+  step,
 ):
   """One optimizer step of G through D = `d`, from G's forward (fake, g_vjp)
   by `generate` at g.params. Returns (new G Player, D's new statistics,
   loss, gradients)."""
-  (total, d_stats), fake_grads = jax.value_and_grad(
-    functools.partial(g_loss, gan, config), has_aux=True
-  )(fake, y_fake, d, real_logits, key)
-  (grads,) = g_vjp(fake_grads)
-  updates, opt = gan.g_tx.update(grads, g.opt, g.params)
-  params = optax.apply_updates(g.params, updates)
-  return Player(params, g.stats, opt), d_stats, total, grads
+  total, grads, d_stats = g_gradients(
+    gan, config, fake, g_vjp, y_fake, d, real_logits, key, step
+  )
+  return g_apply(gan, g, grads), d_stats, total, grads
+
+
+@flax.struct.dataclass
+class Field:
+  """Both players' gradients at the same parameters from one minibatch (the
+  game's vector field is minus them), with what computing them saw."""
+
+  g_grads: Any
+  g_loss: jax.Array
+  g_stats: Any  # G's statistics after its forward
+  d: DOut
+  d_stats: Any  # D's statistics after its loss's forwards
+
+
+def game_gradients(
+  gan: GAN, config, g: Player, d: Player, batch, key, step
+) -> Field:
+  """(grad_G L_G, grad_D L_D) at (g.params, d.params) on one minibatch.
+
+  batch: {'real', 'y_real', 'z', 'y_fake'} of one step (B, ...). D's terms
+  use fold_in(key, 0), G's fold_in(key, 1); G is scored by the same D.
+  """
+  fake, g_vjp, g_stats = generate(
+    gan, config, g.params, g.stats, batch['z'], batch['y_fake']
+  )
+  d_stats, d_out = d_gradients(
+    gan,
+    config,
+    d,
+    batch['real'],
+    batch['y_real'],
+    fake,
+    batch['y_fake'],
+    jax.random.fold_in(key, 0),
+    step,
+  )
+  g_total, g_grads, _ = g_gradients(
+    gan,
+    config,
+    fake,
+    g_vjp,
+    batch['y_fake'],
+    d,
+    d_out.real_logits,
+    jax.random.fold_in(key, 1),
+    step,
+  )
+  return Field(g_grads, g_total, g_stats, d_out, d_stats)
+
+
+def consensus_gradients(
+  gan: GAN, config, g: Player, d: Player, batch, key, step
+):
+  """grad + gamma J^T grad for both players (Mescheder et al. 2017), with
+  grad = (grad_G L_G, grad_D L_D) of `game_gradients`, J its Jacobian in
+  (G, D) and gamma = config.consensus_gamma: the gradient of
+  gamma/2 ||grad||^2 is J^T grad, one VJP of the gradient map.
+  Returns (G's, D's, the Field at (g, d))."""
+
+  def grads(g_params, d_params):
+    field = game_gradients(
+      gan,
+      config,
+      g.replace(params=g_params),
+      d.replace(params=d_params),
+      batch,
+      key,
+      step,
+    )
+    return (field.g_grads, field.d.grads), field
+
+  v, vjp, field = jax.vjp(grads, g.params, d.params, has_aux=True)
+  gamma = config.consensus_gamma
+  g_total, d_total = jax.tree.map(lambda a, b: a + gamma * b, v, vjp(v))
+  return g_total, d_total, field
 
 
 def metrics(d_out: DOut, g_loss_value, g_grads, y_real, y_fake) -> dict:

@@ -23,7 +23,14 @@ POSITIVE = (
   'sample_every',
   'checkpoint_every',
 )
-NON_NEGATIVE = ('r1_gamma', 'd_weight_clip', 'ema_decay')
+NON_NEGATIVE = (
+  'r1_gamma',
+  'r2_gamma',
+  'd_weight_clip',
+  'ema_decay',
+  'consensus_gamma',
+  'unroll_steps',
+)
 PER_DISPATCH = ('log_every', 'sample_every', 'checkpoint_every', 'num_steps')
 
 
@@ -50,10 +57,14 @@ def validate(config) -> None:
   _check_training(config)
   _check_data(config, dataset)
   check_eval(config)
-  penalised = losses.LOSSES[config.loss].penalty or config.r1_gamma > 0
+  penalised = (
+    losses.LOSSES[config.loss].penalty
+    or config.r1_gamma > 0
+    or config.r2_gamma > 0
+  )
   if penalised and config.model.d.get('norm') == 'batch':
     raise ConfigError(
-      f'loss {config.loss!r} / r1_gamma penalise per-example input gradients, '
+      f'loss {config.loss!r} / r1_gamma / r2_gamma penalise per-example input gradients, '
       'which BatchNorm in D mixes across the batch: set '
       "--config.model.d.norm=layer (Gulrajani et al. 2017) or 'none'."
     )
@@ -68,10 +79,16 @@ def validate(config) -> None:
 def _check_training(config) -> None:
   """The update scheme, the optimizer and its schedules, the noise prior."""
   check_name('update_scheme', config.update_scheme, train_step.SCHEMES)
-  if config.update_scheme == 'simultaneous' and config.d_steps != 1:
+  if config.update_scheme != 'alternating' and config.d_steps != 1:
     raise ConfigError(
-      f'config.update_scheme=simultaneous takes both steps from one '
-      f'minibatch: set config.d_steps=1 (got {config.d_steps}).'
+      f'config.update_scheme={config.update_scheme} takes both steps from '
+      f'one minibatch: set config.d_steps=1 (got {config.d_steps}).'
+    )
+  noise = config.instance_noise
+  if noise.std < 0 or noise.anneal_steps < 0:
+    raise ConfigError(
+      f'config.instance_noise.std and anneal_steps must be >= 0, got '
+      f'{noise.std} and {noise.anneal_steps}'
     )
   check_name('z_prior', config.model.z_prior, sampling.PRIORS)
   optim = config.optim

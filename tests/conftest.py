@@ -6,6 +6,7 @@ $GAN_JAX_MNIST_DIR): the four original .gz files and their SHA256SUMS.
 
 import os
 import pathlib
+import tempfile
 
 # Tests compile hundreds of small programs: cheaper XLA:CPU compiles (same
 # results up to float rounding) keep the suite within minutes on 2 cores.
@@ -14,6 +15,14 @@ os.environ['XLA_FLAGS'] = (
   + ' --xla_backend_optimization_level=0'
   + ' --xla_llvm_disable_expensive_passes=true'
 )
+
+# One XLA compilation cache per test process, inherited by the processes it
+# starts (launch.py, sweep workers), which compile the same programs again.
+os.environ.setdefault(
+  'JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='gan_jax_xla_')
+)
+os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -10,6 +10,7 @@ the loss, such as n_critic or weight clipping, change with it).
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from experiments import (
   cifar10_sngan,
   goodfellow2014_mnist,
   lucic2018_mnist,
+  metz2017_ring,
   mode_collapse,
   saturation,
   toy_ring,
@@ -36,6 +38,7 @@ STUDIES = {
   'saturation': (saturation, 6, 4, ('loss', 'seed')),
   'lucic2018_mnist': (lucic2018_mnist, 24, 6, ('loss',)),
   'mode_collapse': (mode_collapse, 80, 4, ('loss', 'seed')),
+  'metz2017_ring': (metz2017_ring, 6, 4, ('seed',)),
 }
 
 
@@ -171,3 +174,13 @@ def test_augmentation_smoke_sweep_and_report(mnist_dirs, lenet_cache, tmp_path):
   assert any(p.endswith('classifier_accuracy.png') for p in paths)
   table = (out / 'report' / 'results.md').read_text()
   assert '| data.train_fraction=0.01 |' in table
+
+
+def test_metz2017_smoke_sweep_and_figure(tmp_path):
+  """Unrolled (2 steps) and plain points train; the figure tiles them."""
+  out = str(tmp_path / 'sweep')
+  index = sweep.run(out, f'{metz2017_ring.__file__}:smoke', {})
+  assert [p['state'] for p in index['points']] == ['done'] * 4
+  assert all(p['results']['modes'] >= 0 for p in index['points'])
+  figure = metz2017_ring.write_figure(str(tmp_path / 'fig1.png'), out)
+  assert os.path.getsize(figure) > 0

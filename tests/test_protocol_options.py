@@ -1,11 +1,10 @@
 """The training options of the papers' released protocols, each against a
-closed form or a computation by hand: the simultaneous update, SGD's lr and
+closed form or a computation by hand (the update schemes are in
+test_schemes.py): SGD's lr and
 momentum schedules, the uniform noise prior, the fixed toy training set,
 [0, 1] images with a sigmoid G, BatchNorm in the MLP G, input dropout,
 weight initialisations, a training split slice; and their validation.
 """
-
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -13,21 +12,11 @@ import ml_collections
 import numpy as np
 import optax
 import pytest
-from jax.sharding import PartitionSpec as P
 
-from gan_jax import data, errors, losses, sampling, train, train_state
-from gan_jax import train_step as ts, validate
+from gan_jax import data, errors, sampling, train, train_state
+from gan_jax import validate
 from gan_jax.models import mlp
 from experiments import goodfellow2014_mnist, toy_ring
-
-
-def _mesh():
-  return jax.make_mesh(
-    (1,),
-    (ts.AXIS,),
-    axis_types=(jax.sharding.AxisType.Auto,),
-    devices=jax.devices()[:1],
-  )
 
 
 def _tiny_ring_config():
@@ -35,79 +24,6 @@ def _tiny_ring_config():
   c.model.g.hidden, c.model.d.hidden = (8,), (8,)
   c.batch_size = 16
   return c
-
-
-def test_simultaneous_step_takes_both_gradients_at_the_old_parameters():
-  """With SGD(lr) and no dropout: D' = D - lr grad_D L_D(D, G) and
-  G' = G - lr grad_G L_G(D, G), both at the old (D, G), from one minibatch;
-  the alternating step's G gradient is taken at D' instead."""
-  c = _tiny_ring_config()
-  c.update_scheme = 'simultaneous'
-  built = train_state.build(c, (2,), axis_name=ts.AXIS)
-  g, d = built.g, built.d
-  lr = 0.1
-  gan = train_state.GAN(g, d, optax.sgd(lr), optax.sgd(lr))
-  state = train_state.init_state(gan, 2, (2,), jax.random.PRNGKey(0))
-  rng = np.random.default_rng(0)
-  batch = {
-    'real': jnp.asarray(rng.normal(size=(1, 16, 2)), jnp.float32),
-    'y_real': jnp.zeros((1, 16), jnp.int32),
-    'z': jnp.asarray(rng.normal(size=(1, 16, 2)), jnp.float32),
-    'y_fake': jnp.zeros((1, 16), jnp.int32),
-  }
-
-  def step(scheme):
-    fn = jax.shard_map(
-      functools.partial(ts.SCHEMES[scheme], gan=gan, config=c),
-      mesh=_mesh(),
-      in_specs=(P(), P(None, ts.AXIS), P()),
-      out_specs=(P(), P()),
-    )
-    return jax.jit(fn)(state, batch, jax.random.PRNGKey(1))[0]
-
-  real, z = batch['real'][0], batch['z'][0]
-  loss = losses.get(c.loss)
-
-  def d_of(dp, x):
-    return d.apply({'params': dp}, x, train=False)
-
-  def g_of(gp):
-    return g.apply({'params': gp}, z, train=False)
-
-  def l_d(dp, gp):
-    return loss.d_loss(d_of(dp, real), d_of(dp, g_of(gp)))
-
-  def l_g(dp, gp):
-    return loss.g_loss(d_of(dp, g_of(gp)), None)
-
-  d0, g0 = state.d_params, state.g_params
-  sgd = lambda p, grad: jax.tree.map(lambda a, b: a - lr * b, p, grad)  # noqa: E731
-  want_d = sgd(d0, jax.grad(l_d)(d0, g0))
-  want_g = sgd(g0, jax.grad(l_g, argnums=1)(d0, g0))
-  got = step('simultaneous')
-  for a, b in zip(
-    jax.tree.leaves((got.d_params, got.g_params)),
-    jax.tree.leaves((want_d, want_g)),
-  ):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-  alternating = step('alternating')
-  np.testing.assert_allclose(
-    jax.tree.leaves(alternating.d_params)[0],
-    jax.tree.leaves(want_d)[0],
-    rtol=1e-5,
-    atol=1e-6,
-  )
-  late_g = sgd(g0, jax.grad(l_g, argnums=1)(want_d, g0))
-  for a, b in zip(
-    jax.tree.leaves(alternating.g_params), jax.tree.leaves(late_g)
-  ):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-  assert any(
-    np.abs(a - b).max() > 1e-6
-    for a, b in zip(
-      jax.tree.leaves(got.g_params), jax.tree.leaves(alternating.g_params)
-    )
-  )
 
 
 def _goodfellow_optim():

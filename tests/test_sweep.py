@@ -158,9 +158,12 @@ def test_sweep_runs_resumes_after_interruption_and_indexes(
   resumed = _rows(os.path.join(out, 'loss=hinge,seed=0'))
   train_steps = [r['step'] for r in resumed if 'd_loss' in r]
   assert train_steps == [50, 100]  # continued from its step-50 checkpoint
-  # Another sweep's command in the same directory is refused.
+  # Another sweep's command in the same directory is refused; more steps
+  # reopen every point to be resumed.
   with pytest.raises(errors.ConfigError, match='rerun that command'):
-    sweep.run(out, study, {'num_steps': 200})
+    sweep.run(out, study, {'d_steps': 2})
+  longer = sweep.Sweep(out, study, {'num_steps': 200})
+  assert [longer.state(i) for i in range(4)] == [('partial', 100)] * 4
 
 
 def test_vmap_launcher_matches_sequential_points(study, tmp_path):

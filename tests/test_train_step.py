@@ -44,18 +44,26 @@ def _run(n_devices, config, source):
 
 
 @pytest.mark.parametrize(
-  'model, d_steps, cond',
+  'model, d_steps, cond, scheme',
   [
-    ('dcgan', 1, None),
-    ('mlp', 2, None),
-    ('dcgan', 1, ('bn', 'projection')),  # class-conditional BN, projection D
-    ('mlp', 1, ('concat', 'acgan')),  # label with z, auxiliary classifier
+    ('dcgan', 1, None, 'alternating'),
+    ('mlp', 2, None, 'alternating'),
+    # class-conditional BN, projection D
+    ('dcgan', 1, ('bn', 'projection'), 'alternating'),
+    # label with z, auxiliary classifier
+    ('mlp', 1, ('concat', 'acgan'), 'alternating'),
+    # second derivatives through pmean'd losses and BatchNorm statistics
+    ('dcgan', 1, None, 'consensus'),
+    ('mlp', 1, None, 'unrolled'),
   ],
 )
-def test_one_and_four_devices_agree(model, d_steps, cond):
-  """Unconditional and class-conditional steps: 1 and 4 devices agree."""
+def test_one_and_four_devices_agree(model, d_steps, cond, scheme):
+  """Unconditional and class-conditional steps, and the schemes that
+  differentiate gradients: 1 and 4 devices agree."""
   assert jax.device_count() >= 4
   config = mnist_dcgan.get_config('smoke')
+  config.update_scheme, config.unroll_steps = scheme, 2
+  config.consensus_gamma = 0.1  # 10 moves SGD(0.1)'s DCGAN by ~16 a step
   config.model.name = model
   if model == 'mlp':
     config.model.g = {'hidden': (32,)}

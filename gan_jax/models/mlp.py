@@ -11,9 +11,12 @@ D: x -> dropout q -> [dense h, LReLU(0.2), dropout p] x n -> dense 1 logit
    pieces of unit j being columns j*k .. j*k+k-1 of one dense h*k layer
    (Goodfellow et al. 2014, MNIST: 240 units x 5 pieces, twice, input
    dropout q = 0.2 and p = 0.5).
+`activation` replaces the hidden layers' ReLU (G) or LReLU(0.2) (D) by
+another of ACTIVATIONS (Metz et al. 2017's released notebook: tanh).
 `weight_init` sets every kernel's initialiser: 'default' (Flax's LeCun normal),
-'uniform:a' (U[-a, a]; Goodfellow et al. 2014: G 0.05, D 0.005) or
-'normal:s' (N(0, s^2); PacGAN: 0.02); biases start at 0, except G's output
+'uniform:a' (U[-a, a]; Goodfellow et al. 2014: G 0.05, D 0.005),
+'normal:s' (N(0, s^2); PacGAN: 0.02) or 'orthogonal:g' (a random
+orthogonal matrix times g; Metz et al.: 1.4); biases start at 0, except G's output
 bias with `output_bias='marginals'`: logit of each pixel's mean over the
 training images, clipped to [1e-7, 1 - 1e-7] (pylearn2's
 init_sigmoid_bias_from_marginals, used by Goodfellow et al. 2014), set by
@@ -34,10 +37,25 @@ import numpy as np
 from gan_jax.models import conditional, norms
 
 OUTPUTS = {'tanh': jnp.tanh, 'sigmoid': jax.nn.sigmoid, 'linear': lambda x: x}
+ACTIVATIONS = {
+  'relu': nn.relu,
+  'leaky_relu': lambda x: nn.leaky_relu(x, 0.2),
+  'tanh': jnp.tanh,
+}
+
+
+def activation(name: str):
+  """A hidden layer's nonlinearity by name (ACTIVATIONS)."""
+  if name not in ACTIVATIONS:
+    raise ValueError(
+      f'unknown activation {name!r}; valid: {", ".join(ACTIVATIONS)}'
+    )
+  return ACTIVATIONS[name]
 
 
 def kernel_init(spec: str):
-  """'default', 'uniform:a' or 'normal:s' -> a Flax kernel initialiser."""
+  """'default', 'uniform:a', 'normal:s' or 'orthogonal:g' -> a Flax kernel
+  initialiser."""
   kind, _, scale = spec.partition(':')
   if kind == 'default' and not scale:
     return nn.linear.default_kernel_init
@@ -51,9 +69,11 @@ def kernel_init(spec: str):
     )
   if kind == 'normal' and value > 0:
     return nn.initializers.normal(value)
+  if kind == 'orthogonal' and value > 0:
+    return nn.initializers.orthogonal(value)
   raise ValueError(
-    f"unknown init {spec!r}; valid: 'default', 'uniform:a', 'normal:s' "
-    '(a, s > 0)'
+    f"unknown init {spec!r}; valid: 'default', 'uniform:a', 'normal:s', "
+    "'orthogonal:g' (a, s, g > 0)"
   )
 
 
@@ -81,6 +101,7 @@ class Generator(nn.Module):
   hidden: tuple[int, ...] = (1200, 1200)
   output: str = 'tanh'  # a name in OUTPUTS
   norm: str = 'none'  # or 'batch'
+  activation: str = 'relu'  # a name in ACTIVATIONS
   weight_init: str = 'default'
   output_bias: str = 'zero'  # or 'marginals' (set from the data)
   num_classes: int = 0
@@ -100,6 +121,7 @@ class Generator(nn.Module):
         f'unknown output_bias {self.output_bias!r}; valid: zero, marginals'
       )
     init = kernel_init(self.weight_init)
+    act = activation(self.activation)
     x = conditional.g_input(z, y, self.num_classes, self.cond)
     for h in self.hidden:
       if self.norm == 'batch':
@@ -107,7 +129,7 @@ class Generator(nn.Module):
         x = norms.batch_norm(train, self.axis_name)(x)
       else:
         x = nn.Dense(h, kernel_init=init)(x)
-      x = nn.relu(x)
+      x = act(x)
     x = nn.Dense(math.prod(self.shape), kernel_init=init)(x)
     return OUTPUTS[self.output](x).reshape(z.shape[0], *self.shape)
 
@@ -120,6 +142,7 @@ class Discriminator(nn.Module):
   dropout: float = 0.0
   input_dropout: float = 0.0
   pieces: int = 1  # > 1: maxout over this many linear pieces per unit
+  activation: str = 'leaky_relu'  # a name in ACTIVATIONS (pieces = 1)
   weight_init: str = 'default'
   num_classes: int = 0
   cond: str = 'projection'
@@ -133,13 +156,14 @@ class Discriminator(nn.Module):
     dense = functools.partial(
       nn.Dense, kernel_init=kernel_init(self.weight_init)
     )
+    act = activation(self.activation)
     x = x.reshape(x.shape[0], -1)
     x = nn.Dropout(  # named: the hidden layers' Dropout_i keep their rngs
       self.input_dropout, deterministic=not train, name='input_dropout'
     )(x)
     for h in self.hidden:
       if self.pieces == 1:
-        x = nn.leaky_relu(dense(h)(x), 0.2)
+        x = act(dense(h)(x))
       else:
         x = dense(h * self.pieces)(x)
         x = jnp.max(x.reshape(x.shape[0], h, self.pieces), axis=-1)
