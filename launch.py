@@ -13,7 +13,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from gan_jax import sweep, train
+from gan_jax import console, sweep, train
 from gan_jax.errors import Error
 
 config_flags.DEFINE_config_file(
@@ -51,6 +51,7 @@ def main(argv):
   del argv
   if not FLAGS['verbosity'].present:  # Orbax logs every save at INFO
     logging.set_verbosity(logging.WARNING)
+  console.quiet_third_party()
   if FLAGS.distributed or FLAGS.coordinator_address:
     # Cross-process collectives on CPU hosts (no effect on GPU/TPU).
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')

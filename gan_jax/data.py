@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import console
 from gan_jax.errors import DataError
 
 
@@ -86,7 +87,13 @@ def prepare(name: str, data_dir: str | None, manual_dir: str | None) -> None:
       )
   builder = builder_cls(data_dir=data_dir, file_format='array_record')
   try:
-    with tempfile.TemporaryDirectory(prefix=f'tfds-{name}-') as extract_dir:
+    with (
+      console.phase(
+        f'preparing {name} into {builder.data_dir} (once: later runs read '
+        'it from there)'
+      ),
+      tempfile.TemporaryDirectory(prefix=f'tfds-{name}-') as extract_dir,
+    ):
       builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(
           manual_dir=manual_dir, extract_dir=extract_dir

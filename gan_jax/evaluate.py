@@ -20,7 +20,12 @@ fd, kid, pr, dc and is use `config.eval.feature_net`: 'lenet' (the project's
 classifier of MNIST-like data, metrics.classifier), 'inception' (the FID
 Inception-v3, metrics.inception) or 'raw' (the data vectors: toy mixtures).
 The reference set is the test split (images) or `num_samples` fresh draws
-from the mixture (toy data). Parzen follows Goodfellow et al. 2014, Table 1:
+from the mixture (toy data). Every evaluation also records `real_data`: the
+same metrics of `num_samples` real examples scored as if generated (the
+first of the training split, or other fresh draws), the scale of the
+protocol. For images it is computed once per protocol and cached in
+eval.cache_dir beside the feature network (toy data: afresh, milliseconds);
+cas and augment, which train classifiers, are left out of it. Parzen follows Goodfellow et al. 2014, Table 1:
 pixels in [0, 1], sigma chosen on train[50000:60000] from logspace(-1, 0, 10),
 mean +- standard error over the test split.
 cas and augment train the project's LeNet (metrics.classifier, recipe seed
@@ -32,6 +37,7 @@ once per Evaluator), or on both, half of every batch from each
 (augmented_accuracy).
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -50,6 +56,7 @@ from gan_jax.metrics import stats
 PARZEN_VALID = 'train[50000:60000]'  # Goodfellow et al. 2014
 PARZEN_SIGMAS = np.logspace(-1, 0, 10)
 REFERENCE_SEED = 7654321  # toy reference draws, the same for every run
+REAL_DATA = 'real_data'  # the cache folder of real-data scores
 EVAL_SALT = 2345671  # evaluation noise: fold_in(PRNGKey(config.seed), salt)
 
 
@@ -68,6 +75,7 @@ class Evaluator:
     self.batch = ev.batch_size
     self.dataset = dataset = data.DATASETS[config.data.name]
     self.protocol = {'num_samples': ev.num_samples, 'metrics': self.names}
+    self.config, self._real_data = config, None
     if dataset.kind == 'points':
       centres = dataset.load(config.data)['centres']
       key = jax.random.PRNGKey(REFERENCE_SEED)
@@ -146,6 +154,55 @@ class Evaluator:
       fn = jax.jit(lambda x: apply(params, x))
     return lambda x: batching.batched(fn, (x,), self.batch)
 
+  def real_data(self) -> dict[str, float]:
+    """The metrics (but cas, augment) of num_samples real examples scored
+    as generated ones: the first of config.data's training split, or fresh
+    mixture draws from fold_in(REFERENCE_SEED, 3). Images' are cached per
+    protocol in eval.cache_dir/real_data/<hash>.json."""
+    if self._real_data is not None:
+      return self._real_data
+    names = [n for n in self.names if n not in metrics.LABEL_METRICS]
+    n, data_config = self.config.eval.num_samples, self.config.data
+    if self.dataset.kind == 'points':
+      centres = self.dataset.load(data_config)['centres']
+      key_real = jax.random.fold_in(jax.random.PRNGKey(REFERENCE_SEED), 3)
+      real = np.asarray(self.dataset.draw(centres, key_real, n)[0])
+      self._real_data = self._scores(real, names)
+      return self._real_data
+    which = {
+      'data': {k: data_config.get(k) for k in ('name', 'train_split')},
+      'protocol': self.protocol,
+    }
+    key = json.dumps(which, sort_keys=True, default=str)
+    folder = os.path.join(
+      os.path.expanduser(self.config.eval.cache_dir), REAL_DATA
+    )
+    path = os.path.join(folder, hashlib.sha1(key.encode()).hexdigest()[:16])
+    try:
+      cached = rundir.read_json(path + '.json')
+    except ValueError:  # a damaged cache file is computed again
+      cached = None
+    if cached is not None and cached.get('which') == json.loads(key):
+      self._real_data = cached['metrics']
+      return self._real_data
+    images = self.dataset.read(data_config, data_config.train_split)[0]
+    scores = self._scores(images[:n].astype(np.float32) / 127.5 - 1.0, names)
+    if jax.process_index() == 0:
+      os.makedirs(folder, exist_ok=True)
+      rundir.write_json(
+        path + '.json', {'which': json.loads(key), 'metrics': scores}
+      )
+    self._real_data = scores
+    return scores
+
+  def _scores(self, samples, names) -> dict[str, float]:
+    """self(samples) restricted to the metrics `names`."""
+    names_all, self.names = self.names, names
+    try:
+      return self(samples)
+    finally:
+      self.names = names_all
+
   def _classifier_accuracy(self, images, labels, extra=None) -> float:
     """Test accuracy of self.recipe's LeNet trained on (images, labels)."""
     k = self.dataset.num_classes
@@ -212,7 +269,7 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
 
   The noise is fold_in(PRNGKey(config.seed), EVAL_SALT) at every step, so
   numbers along a run differ by the generator only. Returns {'step',
-  'metrics', 'protocol', 'seconds'}.
+  'metrics', 'real_data' (Evaluator.real_data), 'protocol', 'seconds'}.
   """
   t0 = time.perf_counter()
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_SALT)
@@ -233,6 +290,7 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
   return {
     'step': int(state.step),
     'metrics': scores,
+    'real_data': evaluator.real_data(),
     'protocol': {**evaluator.protocol, 'generator': f'{generator} weights'},
     'seconds': round(time.perf_counter() - t0, 2),
   }

@@ -22,10 +22,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tqdm
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from gan_jax import checkpoint, config as config_lib, data, evaluate, metrics
+from gan_jax import checkpoint, config as config_lib, console, data, evaluate
+from gan_jax import metrics
 from gan_jax import rundir, sampling, train_state, train_step as ts, validate
 from gan_jax import writers
 from gan_jax.models import mlp
@@ -116,6 +116,7 @@ class Member:
 
   def __init__(self, config, workdir, config_text, writes):
     self.config, self.workdir, self.writes = config, workdir, writes
+    self.name = os.path.basename(os.path.normpath(workdir))
     try:
       os.makedirs(workdir, exist_ok=True)
       if writes:
@@ -151,7 +152,9 @@ class Member:
     restored = checkpoint.restore_latest(self.mngr, state)
     if restored is None:
       return state
-    print(f'resumed from step {int(restored.step)} in {self.mngr.directory}')
+    console.say(
+      f'resumed from step {int(restored.step)} in {self.mngr.directory}'
+    )
     return restored
 
   def log(self, step: int, row: dict) -> None:
@@ -171,6 +174,11 @@ class Member:
   def evaluate(self, evaluator, g, state, step: int, last: bool) -> None:
     """Evaluates G; keeps the best checkpoint; results.json at the end."""
     record = evaluate.evaluate_state(evaluator, g, state, self.config)
+    console.say(
+      f'{self.name} step {step}: '
+      f'{console.scores(record["metrics"], record["real_data"])} '
+      f'({record["seconds"]:.1f} s)'
+    )
     self.writer.scalars(
       step,
       {f'eval/{k}': v for k, v in record['metrics'].items()}
@@ -191,6 +199,23 @@ class Member:
         rundir.write_best(self.workdir, self.best)
     if last and self.writes:
       rundir.write_results(self.workdir, record | {'best': self.best})
+
+  def summary(self) -> None:
+    """Where the run is and how it ended: final metrics, best step."""
+    console.say(f'run directory: {self.workdir}')
+    results = rundir.read_results(self.workdir) or {}
+    if results.get('metrics'):
+      console.say(
+        f'  step {results["step"]}: '
+        f'{console.scores(results["metrics"], results.get("real_data"))}'
+      )
+    if self.best:
+      console.say(
+        f'  best: step {self.best["step"]} by {self.best["metric"]} '
+        f'({self.best["value"]:.3g}), kept in '
+        f'{os.path.join(self.workdir, rundir.BEST_CHECKPOINT)}'
+      )
+    console.say(f'  samples: {os.path.join(self.workdir, rundir.SAMPLES)}')
 
   def save(self, step: int, state) -> None:
     checkpoint.save(self.mngr, step, state, force=True)
@@ -274,7 +299,12 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
   # Reference data and feature network (the LeNet is trained on first use).
   evaluator = None
   if metrics.names(config.eval):
-    evaluator = evaluate.Evaluator(config)
+    with console.phase(
+      f'preparing the evaluation ({config.eval.metrics} on '
+      f'{config.eval.num_samples} samples, {config.eval.feature_net} '
+      'features)'
+    ):
+      evaluator = evaluate.Evaluator(config)
   # ---- Run directories (config.json) and states, resumed where they can be.
   writes = jax.process_index() == 0
   members = [
@@ -330,7 +360,14 @@ def train_models(
       'train further.'
     )
     return run.state
-  return loop(run)
+  console.say(
+    f'training {", ".join(m.name for m in run.members)} from step '
+    f'{run.first_step} to {run.config.num_steps}'
+  )
+  state = loop(run)
+  for m in run.members:
+    m.summary()
+  return state
 
 
 @contextlib.contextmanager
@@ -376,13 +413,7 @@ def loop(run: Setup) -> train_state.TrainState:
   every = config.steps_per_dispatch
   state, step, saved = run.state, run.first_step, run.first_step
   t_last, s_last = time.perf_counter(), step
-  bar = tqdm.tqdm(
-    total=config.num_steps,
-    initial=step,
-    unit='step',
-    disable=None if members[0].writes else True,
-    dynamic_ncols=True,
-  )
+  bar = console.bar(config.num_steps, initial=step, shown=members[0].writes)
   try:
     with preemption() as stop:
       while step < config.num_steps and not (stop and saved == step):

@@ -65,8 +65,27 @@ def test_lenet_features_separate_mnist_from_noise(mnist_dirs, lenet_cache):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_evaluator_on_real_digits_and_noise(mnist_dirs, lenet_cache):
-  """Training digits score near the test set; noise scores far from it."""
+def test_feature_network_training_says_so(mnist_dirs, tmp_path, capsys):
+  """Training the LeNet prints a line first; restoring it prints none."""
+  manual_dir, data_dir = mnist_dirs
+  dc = ml_collections.ConfigDict(
+    {'data_dir': data_dir, 'manual_dir': manual_dir}
+  )
+  recipe = classifier.Recipe(steps=20)
+  mnist = data.DATASETS['mnist']
+  classifier.load_or_train(mnist, dc, recipe, str(tmp_path))
+  said = capsys.readouterr().out
+  assert said.startswith(f'training the feature network {recipe.tag("mnist")}')
+  assert '(20 steps; cached in' in said and 'done in' in said
+  classifier.load_or_train(mnist, dc, recipe, str(tmp_path))
+  assert capsys.readouterr().out == ''
+
+
+def test_evaluator_on_real_digits_and_noise(
+  mnist_dirs, lenet_cache, monkeypatch
+):
+  """Training digits score near the test set; noise scores far from it.
+  They are the protocol's real-data scale, computed once and cached."""
   c = _mnist_config(mnist_dirs, lenet_cache, 'fd,kid,pr,dc,is,parzen')
   ev = evaluate.Evaluator(c)
   train_images = data.DATASETS['mnist'].load(c.data)['images'][:500]
@@ -88,6 +107,12 @@ def test_evaluator_on_real_digits_and_noise(mnist_dirs, lenet_cache):
   assert real['parzen_sigma'] in evaluate.PARZEN_SIGMAS
   assert ev.protocol['parzen'].startswith('sigma from logspace(-1, 0, 10)')
   assert 'test accuracy' in ev.protocol['feature_net']
+  # real_data scores the first 500 training images: those above.
+  assert ev.real_data() == real
+  monkeypatch.setattr(  # a new Evaluator reads the cache
+    evaluate.Evaluator, '__call__', lambda *a: pytest.fail()
+  )
+  assert evaluate.Evaluator(c).real_data() == real
 
 
 def test_mode_coverage_of_true_and_collapsed_samples():
@@ -111,6 +136,36 @@ def test_mode_coverage_of_true_and_collapsed_samples():
     np.log(8)
   )
   assert collapsed['recall'] < 0.2 < good['recall']
+
+
+def test_real_data_scale_of_a_toy_mixture():
+  """Fresh draws of the ring score like the data: 8 modes, high quality."""
+  c = toy_ring.get_config('smoke')
+  c.eval.num_samples = 1000
+  real = evaluate.Evaluator(c).real_data()
+  assert real['modes'] == 8 and real['high_quality'] > 98
+  assert real['fd'] < 1e-2 and real['recall'] > 0.5
+
+
+def test_damaged_real_data_cache_is_computed_again(
+  mnist_dirs, lenet_cache, tmp_path
+):
+  """A cache file that is not JSON is recomputed; another protocol (sample
+  count) gets its own file."""
+  c = _mnist_config(mnist_dirs, lenet_cache, 'fd', n=200)
+  c.eval.cache_dir = str(tmp_path)
+  (tmp_path / 'real_data').mkdir()
+  cache = pathlib.Path(lenet_cache)
+  for entry in cache.iterdir():  # the trained LeNet, not its real_data
+    if entry.name != evaluate.REAL_DATA:
+      (tmp_path / entry.name).symlink_to(entry)
+  real = evaluate.Evaluator(c).real_data()
+  (path,) = (tmp_path / evaluate.REAL_DATA).glob('*.json')
+  path.write_text('{"metr')
+  assert evaluate.Evaluator(c).real_data() == real
+  c.eval.num_samples = 100
+  evaluate.Evaluator(c).real_data()
+  assert len(list((tmp_path / evaluate.REAL_DATA).glob('*.json'))) == 2
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,15 @@
 """Every objective trains every architecture, and the training options do
 what their papers say.
 
-- Each registered loss x each architecture on its dataset (toy ring for the
-  MLP; MNIST-shaped and CIFAR-10-shaped data for DCGAN; CIFAR-10-shaped for
-  the SNGAN ResNet; random uint8 images stand in for the TFDS sets, which
+- Each registered loss x the MLP (toy ring) and the MNIST-shaped DCGAN,
+  and the losses whose steps differ (SUBSETS) x the CIFAR-10-shaped DCGAN
+  and SNGAN ResNet (random uint8 images stand in for the TFDS sets, which
   tests/test_data.py loads through mock data), 2 iterations on 4 devices
   (and on 1 for the non-saturating loss; test_train_step.py shows 1 and 4
-  devices compute the same step): every metric and parameter stays finite. Class-conditional
-  pairs too: the MLP with onehot(y) in G and an AC-GAN D on the ring's 8
-  components (every loss), the DCGAN with class-conditional BN and a
-  projection D on MNIST-shaped data (the losses of CONDITIONAL_SUBSET;
+  devices compute the same step): every metric and parameter stays finite.
+  Class-conditional pairs too: the MLP with onehot(y) in G and an AC-GAN D
+  on the ring's 8 components (every loss), the DCGAN with class-conditional
+  BN and a projection D on MNIST-shaped data (the losses of SUBSETS;
   gradient penalties then see D(., y_real)).
 - Weight clipping: after a step every D weight lies in [-c, c].
 - EMA: after n steps, g_ema = d^n p_0 + (1 - d) sum_k d^(n-k) p_k, the
@@ -58,16 +58,23 @@ ARCHS = {  # name -> (dataset, model name, g fields, d fields[, classes])
 }
 
 
-# The conditional DCGAN runs the losses whose steps differ: a plain one, the
-# gradient penalties (critic D(., y_real)) and one that feeds G the real
-# logits; the MLP AC-GAN runs every loss.
-CONDITIONAL_SUBSET = {
-  'dcgan_28_projection': (
-    'non_saturating',
-    'wasserstein_gp',
-    'dragan',
-    'relativistic_average',
-  ),
+# The 32x32 families and the conditional DCGAN run the losses whose steps
+# differ: a plain one, the gradient penalties (through their D; critic
+# D(., y_real) when conditional) and one that feeds G the real logits, and
+# the 32x32 ones hinge, their papers' objective (Miyato et al. 2018). The
+# losses that differ from non_saturating only in a function of the logits
+# (minimax, least_squares) and weight clipping (wasserstein) run on the
+# MNIST DCGAN and the MLPs, which run every loss.
+STEP_KINDS = (
+  'non_saturating',
+  'wasserstein_gp',
+  'dragan',
+  'relativistic_average',
+)
+SUBSETS = {
+  'dcgan_28_projection': STEP_KINDS,
+  'dcgan_32': STEP_KINDS + ('hinge',),
+  'resnet_32': STEP_KINDS + ('hinge',),
 }
 
 
@@ -129,7 +136,7 @@ def _train(config, n_devices, source, steps=1):
     (arch, loss)
     for loss in sorted(losses.LOSSES)
     for arch in sorted(ARCHS)
-    if loss in CONDITIONAL_SUBSET.get(arch, losses.LOSSES)
+    if loss in SUBSETS.get(arch, losses.LOSSES)
   ],
 )
 def test_objective_trains_architecture(arch, loss):

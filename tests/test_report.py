@@ -105,6 +105,7 @@ def _write_run(path, loss, seed, fd, precision, d_real, d_fake):
   results = {
     'step': 20,
     'metrics': {'fd': fd, 'precision': precision},
+    'real_data': {'fd': 0.25, 'precision': 0.75},
     'protocol': {'num_samples': 100, 'reference': 'mnist test (10000)'},
     'seconds': 0.5,
     'best': {'metric': 'fd', 'step': 20, 'value': fd},
@@ -153,19 +154,25 @@ def sweep_dir(tmp_path):
   return root
 
 
-def _csv(path):
+def _groups_only(rows, real):
+  """The rows, or without the 'real data' rows that close each table."""
+  return rows if real else [r for r in rows if r['group'] != 'real data']
+
+
+def _csv(path, real=False):
   with open(path, newline='') as f:
-    return list(csv.DictReader(f))
+    return _groups_only(list(csv.DictReader(f)), real)
 
 
-def _md(path):
+def _md(path, real=False):
   """The results.md table as a list of {header: cell}."""
   lines = [
     line for line in path.read_text().splitlines() if line.startswith('|')
   ]
   split = lambda line: [c.strip() for c in line.strip('|').split(' | ')]
   head = split(lines[0])
-  return [dict(zip(head, split(line))) for line in lines[2:]]
+  rows = [dict(zip(head, split(line))) for line in lines[2:]]
+  return _groups_only(rows, real)
 
 
 def _check_png(path):
@@ -196,6 +203,13 @@ def test_sweep_tables_hold_mean_and_std_over_seeds(sweep_dir, tmp_path):
   out = tmp_path / 'out'
   paths = report.main([str(sweep_dir), '--out', str(out)])
   rows, md = _csv(out / 'results.csv'), _md(out / 'results.md')
+  # The protocol's real-data scores close the table, one row.
+  real, md_real = (
+    _csv(out / 'results.csv', True)[-1],
+    _md(out / 'results.md', True)[-1],
+  )
+  assert real['group'] == md_real['group'] == 'real data'
+  assert float(real['fd_mean']) == 0.25 and md_real['precision'] == '0.75'
   assert [r['group'] for r in rows] == [f'loss={k}' for k in GROUPS]
   assert [r['group'] for r in md] == [f'loss={k}' for k in GROUPS]
   for row, md_row, (loss, seeds) in zip(rows, md, GROUPS.items()):

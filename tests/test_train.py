@@ -7,7 +7,6 @@ import sys
 
 import jax
 import numpy as np
-import pytest
 
 from gan_jax import train
 from experiments import mnist_dcgan
@@ -52,12 +51,14 @@ def test_resume_is_exact(mnist_dirs, tmp_path):
   )
 
 
-@pytest.mark.parametrize('loss', ['non_saturating', 'minimax'])
-def test_launch_smoke_writes_run_directory(
-  mnist_dirs, lenet_cache, tmp_path, loss
+def test_launch_smoke_writes_run_directory_and_says_what_it_does(
+  mnist_dirs, lenet_cache, tmp_path
 ):
+  """The main job's smoke run end to end: its files, and the lines it
+  prints before each long phase and at the end (captured; nothing is
+  timed)."""
   manual_dir, data_dir = mnist_dirs
-  workdir = tmp_path / 'run'
+  workdir, cache, loss = tmp_path / 'run', lenet_cache, 'minimax'
   cmd = [
     sys.executable,
     'launch.py',
@@ -65,9 +66,23 @@ def test_launch_smoke_writes_run_directory(
     f'--workdir={workdir}',
     f'--config.data.manual_dir={manual_dir}',
     f'--config.data.data_dir={data_dir}',
-    f'--config.eval.cache_dir={lenet_cache}',
+    f'--config.eval.cache_dir={cache}',
   ]
-  subprocess.run(cmd, cwd=REPO, check=True, timeout=600)
+  out = subprocess.run(
+    cmd, cwd=REPO, check=True, timeout=600, capture_output=True, text=True
+  )
+  said = out.stdout.splitlines()
+  phases = [
+    'preparing the evaluation',
+    'training run from step 0 to 20',
+    'run step 20: fd ',
+    f'run directory: {workdir}',
+    '  step 20: fd ',
+    '  best: step 20 by fd',
+  ]
+  at = [next(i for i, l in enumerate(said) if l.startswith(p)) for p in phases]
+  assert at == sorted(at), said
+  assert 'OpenCV' not in out.stderr
   config = json.loads((workdir / 'config.json').read_text())
   assert config['loss'] == loss
   rows = [json.loads(l) for l in (workdir / 'metrics.jsonl').open()]
@@ -105,6 +120,10 @@ def test_launch_smoke_writes_run_directory(
     'is_std',
   }
   assert results['metrics']['fd'] == evals[0]['eval/fd'] > 0
+  # The protocol's scale: 200 real training images scored the same way.
+  assert set(results['real_data']) == set(results['metrics'])
+  assert 0 < results['real_data']['fd'] < results['metrics']['fd']
+  assert list(pathlib.Path(cache, 'real_data').glob('*.json'))
   assert results['protocol']['num_samples'] == 200
   assert 'LeNet, 300 steps' in results['protocol']['feature_net']
   assert results['best']['step'] == 20

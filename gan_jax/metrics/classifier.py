@@ -28,7 +28,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from gan_jax import batching
+from gan_jax import batching, console
 from gan_jax.models import layers
 
 VERSION = 1  # bump when the architecture or training recipe changes
@@ -83,7 +83,9 @@ def _scaled(images):
   return images.astype(jnp.float32)
 
 
-def train(images, labels, recipe: Recipe, classes: int = 10, extra=None):
+def train(
+  images, labels, recipe: Recipe, classes: int = 10, extra=None, desc=None
+):
   """Trains LeNet on images (N, H, W, C) and int labels (N,).
 
   Images are uint8, or float in [-1, 1] (generated ones). With `extra` =
@@ -91,6 +93,7 @@ def train(images, labels, recipe: Recipe, classes: int = 10, extra=None):
   data), every batch takes half its examples from each set. Batches are
   drawn with replacement from fold_in(PRNGKey(seed), step), so the weights
   depend on the data and the recipe only. Returns the parameter pytree.
+  desc: names a progress bar of the steps (none when None).
   """
   model = LeNet(classes)
   sets = [(images, labels)] + ([extra] if extra is not None else [])
@@ -131,8 +134,10 @@ def train(images, labels, recipe: Recipe, classes: int = 10, extra=None):
     donate_argnums=0,
   )
   carry = (params, opt)
-  for start in range(0, recipe.steps, chunk):
-    carry = run(carry, start, sets)
+  with console.bar(recipe.steps, desc=desc, shown=desc is not None) as progress:
+    for start in range(0, recipe.steps, chunk):
+      carry = run(carry, start, sets)
+      progress.update(min(chunk, recipe.steps - start))
   return jax.block_until_ready(carry[0])
 
 
@@ -186,7 +191,11 @@ def load_or_train(dataset, data_config, recipe: Recipe, cache_dir: str):
       logging.warning('retraining the classifier in %s (%s)', folder, e)
   images, labels = dataset.read(data_config, 'train')
   t0 = time.perf_counter()
-  params = train(images, labels, recipe, classes)
+  with console.phase(
+    f'training the feature network {tag} ({recipe.steps} steps; cached in '
+    f'{folder} for later runs)'
+  ):
+    params = train(images, labels, recipe, classes, desc='LeNet')
   seconds = time.perf_counter() - t0
   test_images, test_labels = dataset.read(data_config, 'test')
   info = {

@@ -346,7 +346,7 @@ def write_report(
   )
   md, csv = os.path.join(out, 'results.md'), os.path.join(out, 'results.csv')
   tables.write_table(
-    stats.group_table(table_groups),
+    stats.group_table(table_groups) + stats.real_data_rows(table_groups),
     md,
     csv,
     [*notes, *tables.protocol_notes(table_groups)],

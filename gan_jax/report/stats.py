@@ -1,6 +1,7 @@
 """Statistics over a group's runs: curves over steps and final numbers."""
 
 import dataclasses
+import json
 import math
 import statistics
 
@@ -107,6 +108,35 @@ def group_table(groups: list[Group]) -> list[Row]:
         n_eval=len(results),
         step='-'.join(str(s) for s in dict.fromkeys(steps[:1] + steps[-1:])),
         stats=stats,
+      )
+    )
+  return rows
+
+
+def real_data_rows(groups: list[Group]) -> list[Row]:
+  """A Row per evaluation protocol of the runs' results: the metrics of
+  real data under it (results' 'real_data'), labelled 'real data' (with
+  the groups that used it when there are several protocols)."""
+  by_protocol = {}
+  for g in groups:
+    for r in g.runs:
+      if r.results and r.results.get('real_data'):
+        key = json.dumps(r.results.get('protocol'), sort_keys=True)
+        entry = by_protocol.setdefault(key, [r.results['real_data'], []])
+        entry[1].append(g.label)
+  rows = []
+  for real, labels in by_protocol.values():
+    label = 'real data'
+    if len(by_protocol) > 1:
+      label += f' ({", ".join(dict.fromkeys(labels))})'
+    rows.append(
+      Row(
+        group=label,
+        overrides={},
+        n=0,
+        n_eval=0,
+        step='',
+        stats={m: (float(v), None) for m, v in real.items()},
       )
     )
   return rows

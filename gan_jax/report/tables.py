@@ -58,7 +58,9 @@ def write_table(
       'ddof=1; none for one seed). n: runs read; n_eval: runs with a '
       f"{rundir.RESULTS}, whose 'metrics' give the metric columns; d_real, "
       "d_fake: mean D(x) and D(G(z)) of each run's last train row; step: "
-      'last train step.'
+      "last train step. 'real data': the same metrics of real examples "
+      "scored as generated ones under the runs' protocol (results' "
+      "'real_data'), the scale of each column."
     ),
     '',
     *lines,

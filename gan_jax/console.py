@@ -1,0 +1,70 @@
+"""What a run says on the terminal: a line per long phase, progress bars,
+and third-party messages that mean nothing to a user kept quiet.
+
+Only process 0 speaks (a multi-host run prints once).
+"""
+
+import contextlib
+import logging
+import os
+import sys
+import time
+
+import jax
+import tqdm
+
+# Third-party log lines dropped: they state facts about optional packages
+# that change nothing here (TFDS decodes MNIST with PIL; OpenCV is faster at
+# nothing this project reads).
+_NOISE = ('OpenCV is not installed',)
+
+
+class _DropNoise(logging.Filter):
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(_NOISE)
+
+
+def quiet_third_party() -> None:
+  """Drops _NOISE from absl's log and TensorFlow's C++ info and warnings
+  (before TensorFlow is imported, which TFDS does only to prepare data)."""
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  logging.getLogger('absl').addFilter(_DropNoise())
+
+
+def say(message: str) -> None:
+  """One line on stdout above any progress bar (process 0 only)."""
+  if jax.process_index() == 0:
+    tqdm.tqdm.write(message, file=sys.stdout)
+    sys.stdout.flush()
+
+
+def scores(metrics: dict, real=None) -> str:
+  """'fd 12.3 (real data 1.02), kid ...': metrics to 3 significant digits,
+  each beside its value in `real` when that has it."""
+  real = real or {}
+  return ', '.join(
+    f'{k} {v:.3g}' + (f' (real data {real[k]:.3g})' if k in real else '')
+    for k, v in metrics.items()
+  )
+
+
+@contextlib.contextmanager
+def phase(message: str):
+  """'message ...' before the block and its wall time after it."""
+  say(f'{message} ...')
+  start = time.perf_counter()
+  yield
+  say(f'  done in {time.perf_counter() - start:.1f} s')
+
+
+def bar(total: int, unit='step', initial=0, desc=None, shown=True):
+  """A tqdm progress bar on stderr: off unless `shown`, on process 0 and
+  on a terminal."""
+  return tqdm.tqdm(
+    total=total,
+    initial=initial,
+    unit=unit,
+    desc=desc,
+    disable=None if shown and jax.process_index() == 0 else True,
+    dynamic_ncols=True,
+  )
