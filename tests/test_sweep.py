@@ -207,8 +207,9 @@ def test_study_smoke_sweep_runs_end_to_end_and_reports(tmp_path):
   paths = report.main([out])
   with open(os.path.join(out, 'report', 'results.csv')) as f:
     lines = f.read().splitlines()
-  assert len(lines) == 1 + 2  # header, one row per group (2 seeds each)
-  assert 'modes_mean' in lines[0]
+  # header, one row per group (2 seeds each), the protocol's real data
+  assert len(lines) == 1 + 2 + 1
+  assert 'modes_mean' in lines[0] and lines[-1].startswith('real data,')
   assert any(p.endswith('samples.png') for p in paths)
 
 
