@@ -51,8 +51,8 @@ What differs, and why:
     output bias, as there. Maxout pieces are the columns j*k..j*k+k-1 of one
     dense layer (pylearn2 groups them the same way).
   - Budget: the paper gives no epoch count (the released yaml has no
-    termination criterion and saves every epoch). NUM_EPOCHS is what one
-    CPU session affords; docs/results.md plots Parzen log-likelihood
+    termination criterion and saves every epoch). NUM_EPOCHS is what a
+    2-core CPU budget affords; docs/results.md plots Parzen log-likelihood
     against epochs for the trend.
 protocol=adam keeps this study's earlier variant for comparison: all 60,000
 training images in [-1, 1], Gaussian z, tanh G, no input dropout, default
