@@ -80,7 +80,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import config as config_lib
-from gan_jax import dynamics, train_state, train_step
+from gan_jax import dynamics, sweep, train_state, train_step
 
 STEPS = 500
 LR = 0.2
@@ -191,13 +191,7 @@ def get_config(method: str, scheme: str = 'simultaneous'):
   c.optim.lr = LR
   c.optim.momentum = 0.0
   c.update_scheme, c.d_steps = SCHEMES[scheme]
-  for key, value in METHODS[method][1].items():
-    node = c
-    *path, leaf = key.split('.')
-    for part in path:
-      node = node[part]
-    node[leaf] = value
-  return c
+  return sweep.apply(c, METHODS[method][1], loss_defaults=False)
 
 
 def build(config):
