@@ -15,7 +15,7 @@ from experiments import mnist_dcgan
 
 
 def images_per_sec(conv: str, batch: int, steps: int) -> float:
-  config = mnist_dcgan.get_config()
+  config = mnist_dcgan.get_config('recipe=radford')
   config.batch_size, config.steps_per_dispatch = batch, steps
   config.model.g.conv = config.model.d.conv = conv
   mesh = jax.make_mesh(

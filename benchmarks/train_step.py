@@ -56,11 +56,18 @@ def describe(values, fmt='.1f'):
 # ---- gan_jax -----------------------------------------------------------------
 
 
-def jax_setup(batch, steps, dtype='float32'):
-  """(train_fn, state, images) for the MNIST DCGAN config at `batch`."""
-  config = mnist_dcgan.get_config()
+def _config(smoke=False):
+  """The benchmarked DCGAN: mnist_dcgan's radford recipe (its smoke widths)."""
+  return mnist_dcgan.get_config('recipe=radford' + (',smoke' if smoke else ''))
+
+
+def jax_setup(batch, steps, dtype='float32', conv='auto', smoke=False):
+  """(train_fn, state, images) for the MNIST DCGAN config at `batch`, with
+  `conv` ('auto', 'gemm' or 'xla') for both networks."""
+  config = _config(smoke)
   config.batch_size, config.steps_per_dispatch = batch, steps
   config.compute_dtype = dtype
+  config.model.g.conv = config.model.d.conv = conv
   mesh = jax.make_mesh(
     (jax.device_count(),), (ts.AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
   )
@@ -91,8 +98,10 @@ def cost_flops(fn, *args):
 class JaxRunner:
   """Runs `steps` gan_jax iterations per call, compiled and warmed up."""
 
-  def __init__(self, batch, steps, dtype):
-    self.fn, self.state, self.images = jax_setup(batch, steps, dtype)
+  def __init__(self, batch, steps, dtype, conv='auto', smoke=False):
+    self.fn, self.state, self.images = jax_setup(
+      batch, steps, dtype, conv, smoke
+    )
     for _ in range(2):
       self()
 
@@ -110,7 +119,7 @@ def gemm_flops_per_image():
   and fake, input gradients of every layer but the first; in the G step input
   gradients of every layer down to the image, no weight gradients.
   """
-  model = mnist_dcgan.get_config().model
+  model = _config().model
   width_g, width_d, z_dim = model.g.width, model.d.width, model.z_dim
   g0, d1 = width_g << 1, width_d << 1  # 256 (7x7), 128 (7x7)
   forward = {
@@ -152,11 +161,11 @@ class TorchRunner:
   computes no D weight gradients.
   """
 
-  def __init__(self, batch, steps, dtype):
+  def __init__(self, batch, steps, dtype, smoke=False):
     import torch  # pylint: disable=g-import-not-at-top
     from torch import nn  # pylint: disable=g-import-not-at-top
 
-    model = mnist_dcgan.get_config().model
+    model = _config(smoke).model
     width_g, width_d, z_dim = model.g.width, model.d.width, model.z_dim
     self.torch, self.batch, self.steps, self.z_dim = torch, batch, steps, z_dim
     self.device = dev = torch_device(torch)

@@ -55,7 +55,7 @@ def _arg(arg):
 
 def get_config(arg=None):
   arg = _arg(arg)
-  c = mnist_dcgan.get_config('smoke' if arg.smoke else None)
+  c = mnist_dcgan.get_config('recipe=radford' + (',smoke' if arg.smoke else ''))
   c.seed = c.data.subset_seed = arg.seed
   c.data.train_fraction = arg.fraction
   c.model.num_classes = 10

@@ -80,7 +80,7 @@ def get_config(arg=None):
   arg = _arg(arg)
   n_critic = dict(GANS.values()).get(arg.loss, 1)
   c = mnist_dcgan.get_config(
-    f'loss={arg.loss}' + (',smoke' if arg.smoke else '')
+    f'loss={arg.loss},recipe=radford' + (',smoke' if arg.smoke else '')
   )
   c.d_steps = n_critic
   c.eval.metrics = 'fd,kid'

@@ -60,7 +60,7 @@ def _arg(arg):
 def get_config(arg=None):
   arg = _arg(arg)
   c = mnist_dcgan.get_config(
-    f'loss={arg.loss}' + (',smoke' if arg.smoke else '')
+    f'loss={arg.loss},recipe=radford' + (',smoke' if arg.smoke else '')
   )
   c.seed = arg.seed
   if arg.smoke:

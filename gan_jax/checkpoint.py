@@ -5,6 +5,8 @@ import os
 import time
 
 import jax
+from jax.experimental import multihost_utils
+import numpy as np
 import orbax.checkpoint as ocp
 
 from gan_jax import data, rundir, train_state
@@ -57,6 +59,28 @@ def _abstract(target):
   )
 
 
+def _all_processes(flag: bool) -> bool:
+  """True when `flag` holds on every process (a collective when there are
+  several: every process must call it the same number of times)."""
+  if jax.process_count() == 1:
+    return flag
+  flags = multihost_utils.process_allgather(np.int32(flag))
+  return bool(np.all(flags))
+
+
+def _agreed_steps(mngr: ocp.CheckpointManager) -> list[int]:
+  """The manager's steps, newest first, as process 0 lists them."""
+  steps = sorted(mngr.all_steps(), reverse=True)
+  if jax.process_count() == 1:
+    return steps
+  n = int(multihost_utils.broadcast_one_to_all(np.int32(len(steps))))
+  if not n:
+    return []
+  padded = np.zeros((n,), np.int64)
+  padded[: min(n, len(steps))] = steps[:n]
+  return [int(s) for s in multihost_utils.broadcast_one_to_all(padded)]
+
+
 def restore_latest(mngr: ocp.CheckpointManager, target):
   """Restores the newest checkpoint that is complete and readable.
 
@@ -68,8 +92,13 @@ def restore_latest(mngr: ocp.CheckpointManager, target):
   save those steps again. Returns the restored state, or None when there is
   no checkpoint at all. Raises CheckpointError when checkpoints exist but none
   is usable, leaving them in place.
+
+  With several processes every one tries the steps process 0 lists, a step
+  counts as readable only when it restored on all of them, and process 0
+  moves the skipped ones aside after a barrier that every process reaches
+  once it holds the agreed state, so no process reads a folder being moved.
   """
-  steps = sorted(mngr.all_steps(), reverse=True)
+  steps = _agreed_steps(mngr)
   abstract = _abstract(target)
   skipped = []
   for step in steps:
@@ -83,19 +112,17 @@ def restore_latest(mngr: ocp.CheckpointManager, target):
         type(e).__name__,
         str(e).splitlines()[0] if str(e) else '',
       )
+      state = None
+    if not _all_processes(state is not None):
+      if state is not None:
+        logging.warning(
+          'skipping checkpoint %s: another process cannot read it', path
+        )
       skipped.append(path)
       continue
-    if skipped and jax.process_index() == 0:
-      aside = os.path.join(
-        os.path.dirname(mngr.directory), rundir.CORRUPT_CHECKPOINTS
-      )
-      os.makedirs(aside, exist_ok=True)
-      for bad in skipped:
-        dest = os.path.join(aside, f'{os.path.basename(bad)}_{time.time_ns()}')
-        os.replace(bad, dest)
-        logging.warning('moved unreadable checkpoint %s to %s', bad, dest)
     if skipped:
-      mngr.reload()
+      logging.warning('resuming from checkpoint %s', path)
+      _move_aside(mngr, skipped)
     return state
   if steps:
     raise CheckpointError(
@@ -103,6 +130,27 @@ def restore_latest(mngr: ocp.CheckpointManager, target):
       'Move that folder away to start the run from scratch.'
     )
   return None
+
+
+def _move_aside(mngr: ocp.CheckpointManager, skipped: list[str]) -> None:
+  """Process 0 moves `skipped` to corrupt_checkpoints/ between two barriers
+  (every process has restored before, none lists steps during); then each
+  process's manager rereads the folder."""
+  several = jax.process_count() > 1
+  if several:
+    multihost_utils.sync_global_devices('gan_jax: checkpoint restored')
+  if jax.process_index() == 0:
+    aside = os.path.join(
+      os.path.dirname(mngr.directory), rundir.CORRUPT_CHECKPOINTS
+    )
+    os.makedirs(aside, exist_ok=True)
+    for bad in skipped:
+      dest = os.path.join(aside, f'{os.path.basename(bad)}_{time.time_ns()}')
+      os.replace(bad, dest)
+      logging.warning('moved unreadable checkpoint %s to %s', bad, dest)
+  if several:
+    multihost_utils.sync_global_devices('gan_jax: damaged checkpoints moved')
+  mngr.reload()
 
 
 def restore_run(workdir: str, step: int | None = None):

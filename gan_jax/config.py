@@ -36,6 +36,20 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   return out
 
 
+def set_field(c: ml_collections.ConfigDict, field: str, value) -> None:
+  """c.<dotted field> = value (a list becomes a tuple where the field holds
+  one); ConfigError when the field does not exist."""
+  *parents, leaf = field.split('.')
+  node = c
+  for p in parents:
+    node = node.get(p) if isinstance(node, ml_collections.ConfigDict) else 0
+  if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+    raise ConfigError(f'config.{field} does not exist')
+  if isinstance(node[leaf], tuple) and isinstance(value, list):
+    value = tuple(value)
+  node[leaf] = value
+
+
 def base_config() -> ml_collections.ConfigDict:
   """Every field the training loop reads, with defaults; experiments patch it.
 
@@ -119,6 +133,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.instance_noise = ml_collections.ConfigDict({'std': 0.0, 'anneal_steps': 0})
   c.d_weight_clip = 0.0  # clip D weights to [-c, c] (Arjovsky et al.: 0.01)
   c.ema_decay = 0.0  # EMA of G weights for samples/evals (e.g. 0.999)
+  # The EMA copies G's weights up to this update and averages after it
+  # (BigGAN's ema_start, Brock et al. 2019): 0 averages from the initial
+  # weights, whose share after t updates is decay^t.
+  c.ema_start = 0
   # AC-GAN (model.d.cond='acgan'): weight of the class cross-entropy that D
   # minimises on real and fake and G on fake (Odena et al. 2017: 1).
   c.ac_weight = 1.0

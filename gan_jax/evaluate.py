@@ -276,7 +276,9 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_SALT)
   samples = sampling.generate(
     g,
-    train_state.generator_variables(state),
+    train_state.generator_variables(
+      g, state, config.model.z_dim, config.model.z_prior
+    ),
     config.model.z_dim,
     config.eval.num_samples,
     key,

@@ -12,6 +12,8 @@ through it.
   WORKDIR/best_checkpoint/STEP/, best.json
   WORKDIR/results.json         the final evaluation
   WORKDIR/evaluations.jsonl    re-evaluations (gan_jax.evaluate)
+  WORKDIR/environment.jsonl    where each start ran: backend, devices,
+                               versions, backend-resolved model fields
   WORKDIR/model_<i>/           the members of a num_models run
   SWEEP/sweep.json             a sweep's index; SWEEP/<point>/ run directories
 """
@@ -35,6 +37,7 @@ BEST_CHECKPOINT = 'best_checkpoint'
 BEST = 'best.json'
 RESULTS = 'results.json'
 EVALUATIONS = 'evaluations.jsonl'
+ENVIRONMENT = 'environment.jsonl'
 SWEEP_INDEX = 'sweep.json'
 _SAMPLE = re.compile(r'step_(\d+)\.png$')
 _MODEL = re.compile(r'model_(\d+)$')
@@ -175,6 +178,10 @@ def write_best(workdir: str, best: dict) -> None:
 
 def append_evaluation(workdir: str, record: dict) -> None:
   append_jsonl(os.path.join(workdir, EVALUATIONS), record)
+
+
+def append_environment(workdir: str, record: dict) -> None:
+  append_jsonl(os.path.join(workdir, ENVIRONMENT), record)
 
 
 def read_metrics(workdir: str) -> tuple[list[dict], list[dict], int]:

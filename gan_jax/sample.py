@@ -45,7 +45,9 @@ def main(argv):
     sys.exit(f'error: {e}')
   k = config.model.num_classes
   key = jax.random.PRNGKey(FLAGS.seed)
-  variables = train_state.generator_variables(state)
+  variables = train_state.generator_variables(
+    gan.g, state, config.model.z_dim, config.model.z_prior
+  )
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   if ext == '.npy':
     samples = sampling.generate(

@@ -38,6 +38,7 @@ import sys
 import ml_collections
 
 from gan_jax import checkpoint, losses, rundir, train, validate
+from gan_jax import config as config_lib
 from gan_jax.config import is_seed
 from gan_jax.errors import ConfigError, Error, Interrupted
 
@@ -109,18 +110,13 @@ def apply(
   c = config.copy_and_resolve_references()
   items = sorted(overrides.items(), key=lambda kv: kv[0] != 'loss')
   for field, value in items:
-    *parents, leaf = field.split('.')
-    node = c
-    for p in parents:
-      node = node.get(p) if isinstance(node, ml_collections.ConfigDict) else 0
-    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+    try:
+      config_lib.set_field(c, field, value)
+    except ConfigError as e:
       raise ConfigError(
         f'the sweep sets config.{field}, which the config does not have; '
         'fix get_hyper.'
-      )
-    if isinstance(node[leaf], tuple) and isinstance(value, list):
-      value = tuple(value)
-    node[leaf] = value
+      ) from e
     if field == 'loss' and loss_defaults:
       losses.apply_defaults(c)
   return c

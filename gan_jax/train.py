@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,6 +29,7 @@ from gan_jax import checkpoint, config as config_lib, console, data, evaluate
 from gan_jax import metrics
 from gan_jax import rundir, sampling, train_state, train_step as ts, validate
 from gan_jax import writers
+from gan_jax import models
 from gan_jax.models import mlp
 from gan_jax.errors import ConfigError, Interrupted, TrainingDiverged
 
@@ -278,6 +280,21 @@ def _initial_states(members, init, replicated) -> list:
   ]
 
 
+def _environment(config, step: int) -> dict:
+  """Where this start of the run executes, and what the backend chose."""
+  return {
+    'step': step,
+    'time': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+    'backend': jax.default_backend(),
+    'device_kind': jax.devices()[0].device_kind,
+    'devices': jax.device_count(),
+    'processes': jax.process_count(),
+    'jax': jax.__version__,
+    'flax': flax.__version__,
+    'model': models.resolved(config.model),
+  }
+
+
 def setup(configs, workdirs, allow_config_change) -> Setup:
   """Validates, then builds the run: input errors leave nothing written."""
   for c in configs:
@@ -323,6 +340,10 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
     out_shardings=replicated,
   )
   states = _initial_states(members, init, replicated)
+  environment = _environment(config, int(states[0].step))
+  for m in members:
+    if m.writes:
+      rundir.append_environment(m.workdir, environment)
   # ---- Update step and fixed-noise sampler.
   return Setup(
     config=config,
@@ -336,7 +357,12 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
     train_fn=ts.make_train_fn(mesh, config, gan, num_models=len(states)),
     sample=jax.jit(
       lambda s, z, y: gan.g.apply(
-        train_state.generator_variables(s), z, y, train=False
+        train_state.generator_variables(
+          gan.g, s, config.model.z_dim, config.model.z_prior
+        ),
+        z,
+        y,
+        train=False,
       )
     ),
   )

@@ -53,7 +53,7 @@ def _next_state(state, g: Player, d: Player, d_stats, config) -> TrainState:
     d_stats=d_stats,
     g_opt=g.opt,
     d_opt=d.opt,
-    g_ema=updates.ema(config, state.g_ema, g.params),
+    g_ema=updates.ema(config, state.g_ema, g.params, state.step),
   )
 
 
@@ -180,7 +180,7 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
   D step i uses fold_in(key, i), the G update fold_in(key, d_steps). The
   generator forward of the last D step is reused for the G update through
   its VJP: G's parameters have not changed in between. Then
-  g_ema <- decay * g_ema + (1 - decay) * g_params if decay > 0.
+  g_ema <- decay * g_ema + (1 - decay) * g_params if decay > 0 (updates.ema).
   Returns (new state, updates.metrics of the last D step and the G update).
   """
   key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))

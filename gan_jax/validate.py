@@ -28,6 +28,7 @@ NON_NEGATIVE = (
   'r2_gamma',
   'd_weight_clip',
   'ema_decay',
+  'ema_start',
   'consensus_gamma',
   'unroll_steps',
 )

@@ -18,7 +18,7 @@ def test_parse_arg_types_and_flags():
   c = mnist_dcgan.get_config('loss=minimax,smoke')
   assert c.loss == 'minimax' and c.num_steps == 20
   assert mnist_dcgan.get_config(None).loss == 'non_saturating'
-  with pytest.raises(errors.ConfigError, match='valid: loss, smoke'):
+  with pytest.raises(errors.ConfigError, match='valid: loss, recipe, smoke'):
     mnist_dcgan.get_config('los=minimax')
 
 
@@ -74,7 +74,7 @@ def test_launch_rejects_bad_loss_in_one_line(tmp_path):
   'net, field, value, valid',
   [
     ('d', 'norm', 'group', 'valid: batch, layer, none'),
-    ('g', 'conv', 'fft', 'valid: gemm, xla'),
+    ('g', 'conv', 'fft', 'valid: auto, gemm, xla'),
     ('d', 'widht', 8, 'widht'),
   ],
 )

@@ -279,7 +279,7 @@ def test_evaluate_and_sample_commands(toy_run, tmp_path):
   g = checkpoint.restore_run(str(workdir))[1].g
   expected = sampling.generate(
     g,
-    train_state.generator_variables(state),
+    train_state.generator_variables(g, state, c.model.z_dim),
     c.model.z_dim,
     50,
     jax.random.PRNGKey(0),

@@ -17,7 +17,8 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.testing import mocking
 
-from gan_jax import losses, sweep, train
+from gan_jax import config as config_lib
+from gan_jax import errors, losses, sweep, train
 from gan_jax import validate
 from experiments import (
   augmentation_mnist,
@@ -25,6 +26,8 @@ from experiments import (
   goodfellow2014_mnist,
   lucic2018_mnist,
   metz2017_ring,
+  mnist_dcgan,
+  mnist_recipe,
   mode_collapse,
   saturation,
   toy_ring,
@@ -39,6 +42,7 @@ STUDIES = {
   'lucic2018_mnist': (lucic2018_mnist, 24, 6, ('loss',)),
   'mode_collapse': (mode_collapse, 80, 4, ('loss', 'seed')),
   'metz2017_ring': (metz2017_ring, 6, 4, ('seed',)),
+  'mnist_recipe': (mnist_recipe, 10, 3, ('seed',)),
 }
 
 
@@ -47,12 +51,7 @@ def _apply(config, point):
   must exist already (a misspelt field would otherwise add a new one)."""
   config = config.copy_and_resolve_references()
   for field, value in point.items():
-    *parents, name = field.split('.')
-    node = config
-    for key in parents:
-      node = node[key]
-    assert name in node, f'{field} is not a config field'
-    node[name] = value
+    config_lib.set_field(config, field, value)
   return config
 
 
@@ -184,3 +183,21 @@ def test_metz2017_smoke_sweep_and_figure(tmp_path):
   assert all(p['results']['modes'] >= 0 for p in index['points'])
   figure = metz2017_ring.write_figure(str(tmp_path / 'fig1.png'), out)
   assert os.path.getsize(figure) > 0
+
+
+def test_mnist_dcgan_recipes():
+  """`tuned` is `radford` with RECIPE's fields; the studies that ran on the
+  earlier model keep it; an unknown recipe is one clear error."""
+  radford = mnist_dcgan.get_config('recipe=radford')
+  assert (radford.model.g.width, radford.batch_size, radford.ema_decay) == (
+    128,
+    128,
+    0.0,
+  )
+  tuned = mnist_dcgan.get_config()
+  assert tuned.to_dict() == _apply(radford, mnist_dcgan.RECIPE).to_dict()
+  assert mnist_dcgan.get_config('loss=hinge').loss == 'hinge'
+  for module in (saturation, lucic2018_mnist, augmentation_mnist):
+    assert module.get_config().ema_decay == 0.0  # radford's, not tuned's
+  with pytest.raises(errors.ConfigError, match='valid: radford, tuned'):
+    mnist_dcgan.get_config('recipe=best')

@@ -323,3 +323,49 @@ def test_per_example_critic(name, norm, per_example):
     assert others <= 1e-6 * (1 + np.abs(before[1:]).max()), others
   else:
     assert others > 1e-4, others
+
+
+@pytest.mark.parametrize(
+  'backend, form', [('cpu', 'gemm'), ('gpu', 'xla'), ('tpu', 'xla')]
+)
+def test_conv_auto_resolves_by_backend(monkeypatch, backend, form):
+  monkeypatch.setattr(jax, 'default_backend', lambda: backend)
+  config = ml_collections.ConfigDict(
+    {'name': 'dcgan', 'z_dim': Z_DIM, 'g': {'width': 4}, 'd': {'width': 4}}
+  )
+  assert models.resolved(config) == {
+    'g': {'width': 4, 'conv': form},
+    'd': {'width': 4, 'conv': form},
+  }
+  g, d = models.build(config, (28, 28, 1))
+  assert g.conv == d.conv == form
+  config.g.conv = 'gemm'  # an explicit form is kept on every backend
+  assert models.resolved(config)['g']['conv'] == 'gemm'
+
+
+@pytest.mark.parametrize('shape', [(28, 28, 1), (32, 32, 3)])
+def test_conv_forms_are_the_same_model(shape):
+  """'gemm' and 'xla' DCGANs share parameters and give the same outputs."""
+  nets = {
+    conv: _build(
+      'dcgan', shape, {'width': 4, 'conv': conv}, {'width': 4, 'conv': conv}
+    )
+    for conv in ('gemm', 'xla')
+  }
+  (g, d), (g_x, d_x) = nets['gemm'], nets['xla']
+  key = jax.random.PRNGKey(0)
+  g_vars, d_vars = models.init_variables(g, d, Z_DIM, shape, key, key)
+  z = jax.random.normal(key, (B, Z_DIM))
+  images = _images(shape)
+  for train in (False, True):
+    kw = {'train': train, 'mutable': ['batch_stats'] if train else False}
+    out = g.apply(g_vars, z, **kw)
+    out_x = g_x.apply(g_vars, z, **kw)
+    np.testing.assert_allclose(
+      jax.tree.leaves(out)[0], jax.tree.leaves(out_x)[0], atol=1e-5
+    )
+    out = d.apply(d_vars, images, **kw)
+    out_x = d_x.apply(d_vars, images, **kw)
+    np.testing.assert_allclose(
+      jax.tree.leaves(out)[0], jax.tree.leaves(out_x)[0], atol=1e-5
+    )

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax import data, losses, models
+from gan_jax import data, losses, models, sampling
 from gan_jax import train_state, train_step as ts
 from gan_jax import validate
 
@@ -192,15 +192,21 @@ def test_weight_clipping_bounds_every_d_weight():
   assert any(np.isclose(np.abs(x).max(), c) for x in leaves)
 
 
-def test_ema_matches_closed_form():
+@pytest.mark.parametrize('start', [0, 2])
+def test_ema_matches_closed_form(start):
+  """After n updates, g_ema = d^(n-s) p_s + (1 - d) sum_{k>s} d^(n-k) p_k
+  with s = ema_start (p_k: G's weights after update k)."""
   decay, n = 0.9, 4
-  config = _config('mlp_ring', 'non_saturating', ema_decay=decay)
+  config = _config(
+    'mlp_ring', 'non_saturating', ema_decay=decay, ema_start=start
+  )
   history, _ = _train(config, 1, _source(config), steps=n)
   params = [s.g_params for s in history]
   expected = jax.tree.map(
     lambda *p: (
-      decay**n * p[0]
-      + (1 - decay) * sum(decay ** (n - k) * p[k] for k in range(1, n + 1))
+      decay ** (n - start) * p[start]
+      + (1 - decay)
+      * sum(decay ** (n - k) * p[k] for k in range(start + 1, n + 1))
     ),
     *params,
   )
@@ -215,3 +221,37 @@ def test_ema_matches_closed_form():
       jax.tree.leaves(history[-1].g_ema), jax.tree.leaves(params[-1])
     )
   )
+
+
+@pytest.mark.parametrize('arch', ['dcgan_28', 'dcgan_28_projection'])
+def test_ema_generator_samples_with_its_own_batch_statistics(arch):
+  """With an EMA, sampling uses the EMA weights and the batch statistics
+  of their own activations on the fixed draws: G's first BatchNorm follows
+  a bias-free dense layer, so its mean and variance are those of z W."""
+  config = _config(arch, 'non_saturating', ema_decay=0.9)
+  history, _ = _train(config, 1, _source(config), steps=2)
+  state = history[-1]
+  g, _ = models.build(config.model, (28, 28, 1))
+  variables = train_state.generator_variables(g, state, config.model.z_dim)
+  assert variables['params'] is state.g_ema
+  z = sampling.noise(
+    jax.random.PRNGKey(train_state.STANDING_SEED),
+    (train_state.STANDING_NUM, config.model.z_dim),
+  )
+  h = np.asarray(z, np.float64) @ state.g_ema['Dense_0']['kernel']
+  stats, running = variables['batch_stats'], state.g_stats
+  name = min(k for k in stats if 'BatchNorm_0' in k)
+  stats, running = stats[name], running[name]
+  stats, running = (
+    stats.get('BatchNorm_0', stats),
+    running.get('BatchNorm_0', running),
+  )
+  np.testing.assert_allclose(stats['mean'], h.mean(0), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(stats['var'], h.var(0), rtol=1e-4, atol=1e-5)
+  # Not the running statistics of the trained weights.
+  assert np.abs(running['mean'] - stats['mean']).max() > 1e-3
+  # Without an EMA: the trained weights and their running statistics.
+  plain = train_state.generator_variables(
+    g, state.replace(g_ema=None), config.model.z_dim
+  )
+  assert plain['batch_stats'] is state.g_stats

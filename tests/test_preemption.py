@@ -262,17 +262,14 @@ def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
   assert not (tmp_path / 'run').exists()  # nothing half-written
 
 
-def test_two_processes_match_one(tmp_path):
-  """jax.distributed: 2 processes x 2 CPU devices (gloo collectives) train
-  the same run as 1 process x 4 devices: one global `data` mesh, each
-  process feeding its shard, process 0 writing. Parameters agree to 1e-5
-  (the all-reduce order differs)."""
+def _two_processes(workdir, overrides=()):
+  """Runs toy_ring's smoke config as 2 processes x 2 CPU devices (gloo
+  collectives) through launch.py; returns each process's stderr."""
   import socket  # pylint: disable=g-import-not-at-top
 
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     port = s.getsockname()[1]
-  workdir = tmp_path / 'multi'
   env = dict(os.environ, JAX_NUM_CPU_DEVICES='2')
   procs = [
     subprocess.Popen(
@@ -284,6 +281,7 @@ def test_two_processes_match_one(tmp_path):
         f'--coordinator_address=127.0.0.1:{port}',
         '--num_processes=2',
         f'--process_id={i}',
+        *overrides,
       ],
       cwd=REPO,
       env=env,
@@ -293,15 +291,42 @@ def test_two_processes_match_one(tmp_path):
     )
     for i in range(2)
   ]
+  errs = []
   for p in procs:
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-3000:]
+    errs.append(err)
+  return errs
+
+
+def test_two_processes_match_one_and_agree_on_damaged_checkpoints(tmp_path):
+  """jax.distributed: 2 processes x 2 CPU devices (gloo collectives) train
+  the same run as 1 process x 4 devices: one global `data` mesh, each
+  process feeding its shard, process 0 writing. With the newest checkpoint
+  damaged, both processes resume from the same older one, and process 0
+  moves the damaged one aside once. Parameters agree to 1e-5 (the
+  all-reduce order differs)."""
+  workdir = tmp_path / 'multi'
+  _two_processes(workdir)
   rows = [json.loads(l) for l in (workdir / 'metrics.jsonl').open()]
   # Written once, by process 0: training rows and evaluation rows.
   assert [r['step'] for r in rows if 'd_loss' in r] == [100, 200]
   assert [r['step'] for r in rows if 'eval/modes' in r] == [100, 200]
 
+  newest = workdir / 'checkpoints' / '200'
+  for path in newest.rglob('*'):
+    if path.is_file() and path.stat().st_size > 0 and 'ocdbt' in path.name:
+      path.write_bytes(path.read_bytes()[:7])  # truncate
+  errs = _two_processes(workdir, ['--config.num_steps=300'])
+  for err in errs:
+    assert f'skipping unreadable checkpoint {newest}' in err, err[-3000:]
+    assert 'resuming from checkpoint' in err and '/checkpoints/100' in err
+  assert [p.name[:4] for p in (workdir / 'corrupt_checkpoints').iterdir()] == [
+    '200_'
+  ]
+
   config = toy_ring.get_config('smoke')
+  config.num_steps = 300
   multi = train.train_and_evaluate(config, str(workdir))  # finished: loads
   single = train.train_and_evaluate(config, str(tmp_path / 'single'))
   assert int(multi.step) == int(single.step) == config.num_steps

@@ -49,6 +49,15 @@ def test_resume_is_exact(mnist_dirs, tmp_path):
       jax.tree.leaves(first.g_params), jax.tree.leaves(resumed.g_params)
     )
   )
+  # Each start records where it ran and the conv form `auto` chose.
+  starts = [
+    json.loads(line)
+    for line in (tmp_path / 'resumed' / 'environment.jsonl').open()
+  ]
+  assert [s['step'] for s in starts] == [0, k]
+  assert all(s['backend'] == 'cpu' and s['devices'] == 4 for s in starts)
+  assert starts[0]['model']['g']['conv'] == 'gemm'
+  assert starts[0]['model']['d']['conv'] == 'gemm'
 
 
 def test_launch_smoke_writes_run_directory_and_says_what_it_does(

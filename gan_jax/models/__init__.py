@@ -80,21 +80,36 @@ def pack_size(d) -> int:
   return d.pack if isinstance(d, Packed) else 1
 
 
+def resolved(model_config) -> dict:
+  """{'g': fields, 'd': fields}: the constructor fields of G and D with the
+  choices left to the backend made here (DCGAN's `conv: auto` -> 'gemm' on
+  CPU, 'xla' elsewhere; dcgan.conv_form)."""
+  out = {}
+  for net in ('g', 'd'):
+    fields = dict(model_config[net])
+    if model_config.name == 'dcgan':
+      fields['conv'] = dcgan.conv_form(fields.get('conv', 'auto'))
+    out[net] = fields
+  return out
+
+
 def build(model_config, shape, axis_name=None):
   """Returns (generator, discriminator) modules for images of `shape`.
 
   The discriminator is `Packed` when model_config.pack > 1; both are
   class-conditional when model_config.num_classes > 0 (a config without
-  these fields, e.g. of an older run, means 1 and 0).
+  these fields, e.g. of an older run, means 1 and 0). Backend-dependent
+  fields are resolved once, here (`resolved`).
   """
   g_cls, d_cls = MODELS[model_config.name]
+  fields = resolved(model_config)
   k = model_config.get('num_classes', 0)
-  d = d_cls(axis_name=axis_name, num_classes=k, **model_config.d)
+  d = d_cls(axis_name=axis_name, num_classes=k, **fields['d'])
   m = model_config.get('pack', 1)
   if m > 1:
     d = Packed(d, m)
   g = g_cls(
-    shape=tuple(shape), axis_name=axis_name, num_classes=k, **model_config.g
+    shape=tuple(shape), axis_name=axis_name, num_classes=k, **fields['g']
   )
   return g, d
 

@@ -10,7 +10,9 @@ with 4x4 kernels. N is D's `norm` ('batch', 'layer' or 'none', see
 norms.normalization); `spectral_norm` divides every kernel of D by its
 largest singular value (Miyato et al. 2018). `conv` picks how stride-2
 (transposed) convolutions run: 'gemm' (layers.UpConv/DownConv, fast on CPU)
-or 'xla' (nn.ConvTranspose/nn.Conv); both are the same map.
+or 'xla' (XLA's convolutions, cuDNN on GPU): the same layers, map and
+parameters. 'auto' (the default) is 'gemm' on CPU and 'xla' on
+other backends (`conv_form`).
 With `num_classes` K > 0 both are class-conditional (models.conditional):
 G by its `cond` ('bn': every BN class-conditional; 'concat'), D by its
 `cond` ('projection' on the flattened last features; 'acgan').
@@ -19,6 +21,7 @@ G by its `cond` ('bn': every BN class-conditional; 'concat'), D by its
 import functools
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from gan_jax.models import conditional, layers, norms
@@ -35,26 +38,25 @@ def _stages(shape):
   return STAGES[h]
 
 
-CONVS = ('gemm', 'xla')
+CONVS = ('auto', *layers.FORMS)
 
 
-def _check_conv(conv):
+def conv_form(conv: str) -> str:
+  """The form that runs: 'gemm' or 'xla'; 'auto' is 'gemm' on the CPU
+  backend (XLA:CPU's stride-2 convolutions are slow) and 'xla' elsewhere."""
   if conv not in CONVS:
     raise ValueError(f'unknown conv {conv!r}; valid: {", ".join(CONVS)}')
+  if conv == 'auto':
+    return 'gemm' if jax.default_backend() == 'cpu' else 'xla'
+  return conv
 
 
 def _up(conv, features, use_bias=True):
-  _check_conv(conv)
-  if conv == 'gemm':
-    return layers.UpConv(features, 4, use_bias=use_bias)
-  return nn.ConvTranspose(features, (4, 4), (2, 2), 'SAME', use_bias=use_bias)
+  return layers.UpConv(features, 4, use_bias, conv_form(conv))
 
 
 def _down(conv, features, use_bias=True):
-  _check_conv(conv)
-  if conv == 'gemm':
-    return layers.DownConv(features, 4, use_bias=use_bias)
-  return nn.Conv(features, (4, 4), (2, 2), 'SAME', use_bias=use_bias)
+  return layers.DownConv(features, 4, use_bias, conv_form(conv))
 
 
 class Generator(nn.Module):
@@ -63,7 +65,7 @@ class Generator(nn.Module):
 
   shape: tuple[int, int, int]
   width: int = 128
-  conv: str = 'gemm'
+  conv: str = 'auto'
   num_classes: int = 0
   cond: str = 'bn'
   axis_name: str | None = None
@@ -91,7 +93,7 @@ class Discriminator(nn.Module):
   norm: str = 'batch'
   spectral_norm: bool = False
   power_iterations: int = 1
-  conv: str = 'gemm'
+  conv: str = 'auto'
   num_classes: int = 0
   cond: str = 'projection'
   axis_name: str | None = None

@@ -26,6 +26,9 @@ The VJPs are written out (`jax.custom_vjp`): JAX's own transposes of the
 pads and slices build large strided copies (and copies of them transposed
 for the kernel GEMM) that XLA:CPU runs slowly. They are reverse-
 differentiable again (gradient penalties).
+With `form='xla'` the same modules (same parameters) run XLA's own
+`lax.conv_transpose` / `lax.conv_general_dilated` instead, which go to cuDNN
+on a GPU: a checkpoint restores into either form.
 """
 
 import flax.linen as nn
@@ -144,12 +147,27 @@ def _taps(kernel):
   return t.reshape(n, n, c, 4 * f)
 
 
+FORMS = ('gemm', 'xla')
+_DIMS = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _with_bias(module, y):
+  """y + the module's zero-initialised 'bias' (features,) when use_bias."""
+  if module.use_bias:
+    y = y + module.param(
+      'bias', nn.initializers.zeros_init(), (module.features,)
+    )
+  return y
+
+
 class UpConv(nn.Module):
-  """Stride-2 'SAME' transposed convolution: (B, H, W, C) -> (B, 2H, 2W, F)."""
+  """Stride-2 'SAME' transposed convolution: (B, H, W, C) -> (B, 2H, 2W, F);
+  `form` 'gemm' (matrix products) or 'xla' (lax.conv_transpose)."""
 
   features: int
   kernel_size: int = 4
   use_bias: bool = True
+  form: str = 'gemm'
 
   @nn.compact
   def __call__(self, x):
@@ -160,24 +178,26 @@ class UpConv(nn.Module):
       'kernel', nn.initializers.lecun_normal(), (k, k, x.shape[-1], f)
     )
     _, h, w, _ = x.shape
+    if self.form == 'xla':
+      y = jax.lax.conv_transpose(x, kernel, (2, 2), 'SAME', None, _DIMS)
+      return _with_bias(self, y)
     # lax.conv_transpose (no kernel transpose) correlates with the kernel on
     # the dilated input; as a scatter that is the flipped kernel: input pixel
     # (i, j) adds x[i, j] @ K[k-1-t, k-1-u] at full-output (2i+t, 2j+u), i.e.
     # at grid cell (i+a, j+c), phase (p, q) for t = 2a+p, u = 2c+q.
     full = depth_to_space(spread(x, _taps(kernel[::-1, ::-1])))
     lo = k // 2 - 1  # 'SAME' crops n-1 rows and columns on each side
-    y = full[:, lo : lo + 2 * h, lo : lo + 2 * w]
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros_init(), (f,))
-    return y
+    return _with_bias(self, full[:, lo : lo + 2 * h, lo : lo + 2 * w])
 
 
 class DownConv(nn.Module):
-  """Stride-2 'SAME' convolution: (B, H, W, C) -> (B, H/2, W/2, F), H, W even."""
+  """Stride-2 'SAME' convolution: (B, H, W, C) -> (B, H/2, W/2, F), H, W
+  even; `form` 'gemm' (matrix products) or 'xla' (lax.conv_general_dilated)."""
 
   features: int
   kernel_size: int = 4
   use_bias: bool = True
+  form: str = 'gemm'
 
   @nn.compact
   def __call__(self, x):
@@ -189,13 +209,15 @@ class DownConv(nn.Module):
         f'kernel {k}, input {h}x{w}'
       )
     kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, k, c, f))
+    if self.form == 'xla':
+      y = jax.lax.conv_general_dilated(
+        x, kernel, (2, 2), 'SAME', dimension_numbers=_DIMS
+      )
+      return _with_bias(self, y)
     # 'SAME' at stride 2 pads n-1 before and n after, but no output reads the
     # last padded row or column. Output (i, j) reads the padded input at
     # (2i+t, 2j+u): grid cell (i+a, j+c), phase (p, q).
     lo = k // 2 - 1
     xp = jnp.pad(x, ((0, 0), (lo, lo), (lo, lo), (0, 0)))
     taps = _taps(kernel.transpose(0, 1, 3, 2))  # (n, n, F, 4C)
-    y = gather(space_to_depth(xp), taps)
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros_init(), (f,))
-    return y
+    return _with_bias(self, gather(space_to_depth(xp), taps))

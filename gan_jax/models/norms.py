@@ -18,12 +18,15 @@ import flax.linen as nn
 NORMS = ('batch', 'layer', 'none')
 
 
+BN_MOMENTUM = 0.9  # running <- m running + (1 - m) batch
+
+
 def batch_norm(train, axis_name, **kwargs):
-  """BatchNorm (momentum 0.9, eps 1e-5); batch statistics when `train`;
-  `kwargs` go to nn.BatchNorm (e.g. use_scale=False)."""
+  """BatchNorm (momentum BN_MOMENTUM, eps 1e-5); batch statistics when
+  `train`; `kwargs` go to nn.BatchNorm (e.g. use_scale=False)."""
   return nn.BatchNorm(
     use_running_average=not train,
-    momentum=0.9,
+    momentum=BN_MOMENTUM,
     epsilon=1e-5,
     axis_name=axis_name if train else None,
     **kwargs,
