@@ -314,7 +314,10 @@ def main(argv):
       if f[key].value is not None:
         config.data[key] = f[key].value
     config.eval.cache_dir = f.cache_dir or config.eval.cache_dir
+    config.eval.best_metric = ''  # a re-evaluation keeps no best checkpoint
     validate.check_eval(config)
+    if f.trained_weights:  # the weights the EMA averages, not the EMA
+      state = state.replace(g_ema=None)
     record = evaluate_state(Evaluator(config), gan.g, state, config)
   except Error as e:
     sys.exit(f'error: {e}')
@@ -332,5 +335,11 @@ if __name__ == '__main__':
   flags.DEFINE_string('cache_dir', None, 'Where the LeNet is cached.')
   flags.DEFINE_string('data_dir', None, 'TFDS data_dir of this machine.')
   flags.DEFINE_string('manual_dir', None, 'Original dataset files.')
+  flags.DEFINE_bool(
+    'trained_weights',
+    False,
+    "Score G's trained weights (running BatchNorm statistics) in a run that "
+    'keeps an EMA, instead of the EMA.',
+  )
   flags.mark_flags_as_required(['workdir'])
   app.run(main)

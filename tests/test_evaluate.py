@@ -265,6 +265,26 @@ def test_evaluate_and_sample_commands(toy_run, tmp_path):
   )
   assert record['step'] == 100 and record['protocol']['num_samples'] == 300
   assert set(record['metrics']) == {'modes', 'high_quality', 'reverse_kl', 'fd'}
+  assert record['protocol']['generator'] == 'EMA weights'
+  out = _cli(
+    '-m',
+    'gan_jax.evaluate',
+    f'--workdir={workdir}',
+    '--metrics=fd',
+    '--num_samples=300',
+    '--trained_weights',
+  )
+  assert out.returncode == 0, out.stderr
+  trained = json.loads(
+    (workdir / 'evaluations.jsonl').read_text().splitlines()[-1]
+  )
+  assert trained['protocol']['generator'] == 'trained weights'
+  config, gan, restored = checkpoint.restore_run(str(workdir))
+  config.eval.metrics, config.eval.num_samples = 'fd', 300
+  expected = evaluate.evaluate_state(
+    evaluate.Evaluator(config), gan.g, restored.replace(g_ema=None), config
+  )
+  assert trained['metrics'] == expected['metrics']
 
   out = _cli(
     '-m',

@@ -10,6 +10,7 @@ import numpy as np
 from gan_jax.report.read import Group
 
 FINAL_TRAIN = ('d_real', 'd_fake')  # last train row's values in the table
+RATE = 'steps_per_sec'  # its median over each run's train rows
 
 
 def series(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +83,8 @@ def group_table(groups: list[Group]) -> list[Row]:
   """A Row per group: mean/std over its runs of each final metric.
 
   Final metrics are the results' 'metrics' (runs without results are left
-  out of those); d_real and d_fake are each run's last train row.
+  out of those); d_real and d_fake are each run's last train row,
+  steps_per_sec the median of each run's logged rates (what a budget buys).
   """
   names = final_metrics(groups)
   rows = []
@@ -99,6 +101,8 @@ def group_table(groups: list[Group]) -> list[Row]:
     last = [r.train[-1] for r in g.runs if r.train]
     for key in FINAL_TRAIN:
       stats[key] = mean_std([float(t[key]) for t in last if key in t])
+    rates = [series(r.train, RATE)[1] for r in g.runs]
+    stats[RATE] = mean_std([float(np.median(v)) for v in rates if len(v)])
     steps = sorted({t['step'] for t in last})
     rows.append(
       Row(

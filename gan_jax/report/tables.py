@@ -57,7 +57,10 @@ def write_table(
       'Per group: mean ± std over seeds (std: sample standard deviation, '
       'ddof=1; none for one seed). n: runs read; n_eval: runs with a '
       f"{rundir.RESULTS}, whose 'metrics' give the metric columns; d_real, "
-      "d_fake: mean D(x) and D(G(z)) of each run's last train row; step: "
+      "d_fake: mean D(x) and D(G(z)) of each run's last train row; "
+      "steps_per_sec: the median of each run's logged rates, one per log "
+      'interval (the median leaves out the few that held an evaluation '
+      'or a checkpoint); step: '
       "last train step. 'real data': the same metrics of real examples "
       "scored as generated ones under the runs' protocol (results' "
       "'real_data'), the scale of each column."
