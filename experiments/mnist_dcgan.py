@@ -24,6 +24,7 @@ RECIPES = ('tuned', 'radford')
 RECIPE = {
   'model.g.width': 64,
   'batch_size': 64,
+  'optim.lr': 4e-4,
   'num_steps': 6000,
   'ema_decay': 0.999,
   'ema_start': 1000,

@@ -5,6 +5,10 @@
   python launch.py --config=experiments/mnist_recipe.py:smoke \\
       --workdir=runs/mnist_recipe_smoke --sweep
   python -m gan_jax.report runs/mnist_recipe
+  python -m experiments.mnist_recipe runs/mnist_recipe docs/results/mnist_recipe
+The last writes FD and the classifier score against training minutes
+(each point's updates over its measured steps/s: the quality a budget buys;
+write_budget_figures).
 One point alone: --config=experiments/mnist_recipe.py:seed=1 without
 --sweep. Where TFDS cannot download MNIST, add
 --config.data.manual_dir=<folder of the four original .gz files>.
@@ -37,8 +41,12 @@ Smoke: the mnist_dcgan smoke model, 20 updates, 200 samples, the 300-step
 LeNet, the base and two levers; seconds a point.
 """
 
+import os
+import sys
+
 from gan_jax import config as config_lib
 from gan_jax import hyper
+from gan_jax.report import figures, read
 from experiments import mnist_dcgan
 
 BASE = {
@@ -92,3 +100,26 @@ def get_hyper(arg=None):
   return hyper.product(
     [levers, hyper.sweep('seed', range(1 if arg.smoke else arg.seeds))]
   )
+
+
+def write_budget_figures(sweep_dir: str, out: str) -> list[str]:
+  """eval_fd_minutes.png and eval_is_minutes.png in `out`: each lever's
+  curve against training minutes; returns the paths written."""
+  groups, _ = read.read_groups([sweep_dir])
+  groups = figures.short_labels(groups)
+  paths = [
+    figures.plot_curves(
+      groups,
+      [('evals', m, m)],
+      os.path.join(out, f'eval_{m}_minutes.png'),
+      markers=True,
+      minutes=True,
+    )
+    for m in ('fd', 'is')
+  ]
+  return [p for p in paths if p]
+
+
+if __name__ == '__main__':
+  os.makedirs(sys.argv[2], exist_ok=True)
+  print('\n'.join(write_budget_figures(sys.argv[1], sys.argv[2])))

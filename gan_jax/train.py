@@ -341,8 +341,8 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
   )
   states = _initial_states(members, init, replicated)
   environment = _environment(config, int(states[0].step))
-  for m in members:
-    if m.writes:
+  for m in members:  # a finished run is left untouched
+    if m.writes and environment['step'] < config.num_steps:
       rundir.append_environment(m.workdir, environment)
   # ---- Update step and fixed-noise sampler.
   return Setup(

@@ -375,7 +375,7 @@ def metrics(d_out: DOut, g_loss_value, g_grads, y_real, y_fake) -> dict:
 def ema(config, g_ema, g_params, step):
   """g_ema <- decay * g_ema + (1 - decay) * g_params (decay = ema_decay > 0)
   after update `step` + 1 > ema_start; g_ema <- g_params up to ema_start."""
-  if config.ema_decay <= 0:
+  if config.ema_decay <= 0 or g_ema is None:  # a state without an EMA
     return g_ema
   averaged = optax.incremental_update(g_params, g_ema, 1 - config.ema_decay)
   if not config.get('ema_start', 0):

@@ -45,10 +45,12 @@ def plot_curves(
   log: bool = False,
   ylim=None,
   markers: bool = False,
+  minutes: bool = False,
 ) -> str | None:
   """One panel per (rows, key, title), rows 'train' or 'evals': a line per
   group (mean over seeds) with a min-max band. Returns `path`, or None when
-  no run has a key.
+  no run has a key. With `minutes` the x axis is training time, each
+  group's steps divided by its steps_per_sec (stats.minutes_per_step).
   """
   data = [
     [
@@ -66,6 +68,8 @@ def plot_curves(
     for g, color, (steps, mean, lo, hi) in zip(groups, colors, panel):
       if not len(steps):
         continue
+      if minutes:
+        steps = steps * stats.minutes_per_step(g)
       ax.plot(
         steps,
         mean,
@@ -76,7 +80,8 @@ def plot_curves(
       )
       if len(g.runs) > 1:
         ax.fill_between(steps, lo, hi, color=color, alpha=0.2, lw=0)
-    ax.set(title=title, xlabel='step', ylabel=key)
+    xlabel = 'training minutes (steps / steps_per_sec)' if minutes else 'step'
+    ax.set(title=title, xlabel=xlabel, ylabel=key)
     if log:
       ax.set_yscale('log')
     if ylim:
@@ -302,17 +307,21 @@ def _file_name(name: str) -> str:
 
 def short_labels(groups: list[Group]) -> list[Group]:
   """The groups labelled for figures by the overrides whose values differ
-  between groups, as 'leaf=value' (`data.name=ring` -> `name=ring`)."""
+  between groups, as 'leaf=value' (`data.name=ring` -> `name=ring`; two
+  fields with one leaf keep their parents: `g.width=32, d.width=32`)."""
   keys = config_lib.differing([g.overrides for g in groups])
   if not keys:
     return groups
+  leaves = [k.rsplit('.', 1)[-1] for k in keys]
+  short = {
+    k: leaf if leaves.count(leaf) == 1 else '.'.join(k.split('.')[-2:])
+    for k, leaf in zip(keys, leaves)
+  }
   return [
     dataclasses.replace(
       g,
       label=', '.join(
-        f'{k.rsplit(".", 1)[-1]}={g.overrides[k]}'
-        for k in keys
-        if k in g.overrides
+        f'{short[k]}={g.overrides[k]}' for k in keys if k in g.overrides
       )
       or g.label,
     )

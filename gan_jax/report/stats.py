@@ -45,6 +45,14 @@ def aggregate(runs_series):
   )
 
 
+def minutes_per_step(g: Group) -> float:
+  """1 / (60 x the group's steps/s): the mean over runs of each run's median
+  logged rate (NaN when no run logged one)."""
+  rates = [series(r.train, RATE)[1] for r in g.runs]
+  rates = [float(np.median(v)) for v in rates if len(v)]
+  return 1 / (60 * statistics.fmean(rates)) if rates else math.nan
+
+
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:
   """(mean, sample std with ddof=1); std None for one value, both for none."""
   if not values:
@@ -117,6 +125,13 @@ def group_table(groups: list[Group]) -> list[Row]:
   return rows
 
 
+def measurement(protocol: dict | None) -> str:
+  """An evaluation protocol as a key, without 'generator': which weights a
+  run scored (EMA or trained) is the run's, not the measurement's."""
+  protocol = {k: v for k, v in (protocol or {}).items() if k != 'generator'}
+  return json.dumps(protocol, sort_keys=True)
+
+
 def real_data_rows(groups: list[Group]) -> list[Row]:
   """A Row per evaluation protocol of the runs' results: the metrics of
   real data under it (results' 'real_data'), labelled 'real data' (with
@@ -125,7 +140,7 @@ def real_data_rows(groups: list[Group]) -> list[Row]:
   for g in groups:
     for r in g.runs:
       if r.results and r.results.get('real_data'):
-        key = json.dumps(r.results.get('protocol'), sort_keys=True)
+        key = measurement(r.results.get('protocol'))
         entry = by_protocol.setdefault(key, [r.results['real_data'], []])
         entry[1].append(g.label)
   rows = []

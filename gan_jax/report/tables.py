@@ -5,6 +5,7 @@ import json
 
 from gan_jax import rundir
 from gan_jax.report.read import Group
+from gan_jax.report import stats
 from gan_jax.report.stats import Row
 
 
@@ -119,16 +120,25 @@ def paper_table(rows: list[Row], references: list[dict]) -> list[str]:
 def protocol_notes(groups: list[Group]) -> list[str]:
   """Notes naming the evaluation protocols of the results, and which groups
   used each."""
-  used = {}
+  used, generators = {}, {}
   for g in groups:
     for r in g.runs:
       if r.results and r.results.get('protocol') is not None:
-        key = json.dumps(r.results['protocol'], sort_keys=True)
+        key = stats.measurement(r.results['protocol'])
         used.setdefault(key, []).append(g.label)
+        generator = r.results['protocol'].get('generator', '')
+        generators.setdefault(generator, []).append(g.label)
   notes = []
   for key, labels in used.items():
     where = '' if len(used) == 1 else f' ({", ".join(dict.fromkeys(labels))})'
     notes.append(f'protocol{where}: {key}')
+  if len(generators) > 1:
+    notes += [
+      f'{name or "generator not recorded"}: {", ".join(dict.fromkeys(labels))}'
+      for name, labels in generators.items()
+    ]
+  elif generators:
+    notes.append(f'generator: {next(iter(generators)) or "not recorded"}')
   if len(used) > 1:
     notes.insert(
       0,
