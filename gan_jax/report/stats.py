@@ -45,11 +45,16 @@ def aggregate(runs_series):
   )
 
 
+def run_rates(g: Group) -> list[float]:
+  """Each run's median logged steps/s (runs that logged none left out)."""
+  rates = [series(r.train, RATE)[1] for r in g.runs]
+  return [float(np.median(v)) for v in rates if len(v)]
+
+
 def minutes_per_step(g: Group) -> float:
   """1 / (60 x the group's steps/s): the mean over runs of each run's median
   logged rate (NaN when no run logged one)."""
-  rates = [series(r.train, RATE)[1] for r in g.runs]
-  rates = [float(np.median(v)) for v in rates if len(v)]
+  rates = run_rates(g)
   return 1 / (60 * statistics.fmean(rates)) if rates else math.nan
 
 
@@ -109,8 +114,7 @@ def group_table(groups: list[Group]) -> list[Row]:
     last = [r.train[-1] for r in g.runs if r.train]
     for key in FINAL_TRAIN:
       stats[key] = mean_std([float(t[key]) for t in last if key in t])
-    rates = [series(r.train, RATE)[1] for r in g.runs]
-    stats[RATE] = mean_std([float(np.median(v)) for v in rates if len(v)])
+    stats[RATE] = mean_std(run_rates(g))
     steps = sorted({t['step'] for t in last})
     rows.append(
       Row(
