@@ -38,7 +38,7 @@ import flax  # noqa: E402
 
 from benchmarks import dispatch, load, train_step, vmap_models  # noqa: E402
 from experiments import mnist_dcgan, toy_ring  # noqa: E402
-from gan_jax import checkpoint, rundir, train  # noqa: E402
+from gan_jax import checkpoint, console, rundir, train  # noqa: E402
 from gan_jax.errors import Error  # noqa: E402
 from gan_jax.models import dcgan as dcgan_model  # noqa: E402
 
@@ -207,6 +207,7 @@ def main():
   parser.add_argument('--manual_dir', default=None)
   parser.add_argument('--data_dir', default=None)
   args = parser.parse_args()
+  console.quiet_third_party()
   sizes = SMOKE if args.smoke else FULL
   out = args.out
   if out is None and not args.smoke:

@@ -10,9 +10,10 @@ The last writes FD and the classifier score against training minutes
 (each point's updates over its measured steps/s: the quality a budget buys;
 write_budget_figures).
 One point alone: --config=experiments/mnist_recipe.py:seed=1 without
---sweep. Where TFDS cannot download MNIST, add
+--sweep; with --sweep, seed=S,seeds=N runs the levers at seeds S..S+N-1
+(a sweep directory per share of seeds: `gan_jax.report` reads several). Where TFDS cannot download MNIST, add
 --config.data.manual_dir=<folder of the four original .gz files>.
-Arguments: seed=<int>, seeds=<points per lever> (1), smoke.
+Arguments: seed=<int> (the first seed), seeds=<points per lever> (1), smoke.
 
 One lever at a time from a base recipe (BASE: the DCGAN of
 experiments/mnist_dcgan.py with G width 64, D width 64, batch 64, Adam
@@ -94,12 +95,12 @@ def get_config(arg=None):
 
 
 def get_hyper(arg=None):
-  """LEVERS x seed (full: 10 x seeds points; smoke: 3 x 1)."""
+  """LEVERS x seeds seed, ..., seed + seeds - 1 (full: 10 x seeds points;
+  smoke: 3 x 1)."""
   arg = _arg(arg)
   levers = LEVERS[:1] + LEVERS[7:9] if arg.smoke else LEVERS
-  return hyper.product(
-    [levers, hyper.sweep('seed', range(1 if arg.smoke else arg.seeds))]
-  )
+  seeds = range(arg.seed, arg.seed + (1 if arg.smoke else arg.seeds))
+  return hyper.product([levers, hyper.sweep('seed', seeds)])
 
 
 def write_budget_figures(sweep_dir: str, out: str) -> list[str]:

@@ -27,6 +27,7 @@ from experiments import (
   lucic2018_mnist,
   metz2017_ring,
   mnist_dcgan,
+  mnist_dcgan_torch,
   mnist_recipe,
   mode_collapse,
   saturation,
@@ -201,3 +202,65 @@ def test_mnist_dcgan_recipes():
     assert module.get_config().ema_decay == 0.0  # radford's, not tuned's
   with pytest.raises(errors.ConfigError, match='valid: radford, tuned'):
     mnist_dcgan.get_config('recipe=best')
+
+
+def test_mnist_recipe_seed_shares():
+  """seed=S,seeds=N sweeps the levers at seeds S..S+N-1, lever-major."""
+  points = mnist_recipe.get_hyper('seed=1,seeds=2')
+  assert len(points) == 2 * len(mnist_recipe.LEVERS)
+  assert [p['seed'] for p in points[:4]] == [1, 2, 1, 2]
+
+
+def test_torch_reference_accepts_only_what_it_implements():
+  """The PyTorch DCGAN takes the recipe study's config without EMA and
+  names every field it does not implement."""
+  config = mnist_recipe.get_config()
+  config.ema_decay = 0.0
+  mnist_dcgan_torch.check(config)
+  config.loss, config.model.d.spectral_norm = 'hinge', True
+  with pytest.raises(errors.Error) as e:
+    mnist_dcgan_torch.check(config)
+  assert 'loss=' in str(e.value) and 'model.d.spectral_norm=' in str(e.value)
+  assert 'ema_decay' not in str(e.value)
+  with pytest.raises(errors.Error, match='ema_decay=0.999'):
+    mnist_dcgan_torch.check(mnist_recipe.get_config())
+
+
+def test_torch_reference_matches_the_flax_dcgan(
+  mnist_dirs, lenet_cache, tmp_path
+):
+  """Same parameter shapes as models.dcgan (per layer, up to layout), the
+  Flax initialisers' scale, and a short run writing its evaluations."""
+  torch = pytest.importorskip('torch')
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from gan_jax import evaluate, models  # pylint: disable=g-import-not-at-top
+
+  config = mnist_dcgan.get_config('smoke')
+  config.ema_decay, config.ema_start = 0.0, 0
+  config.data.manual_dir, config.data.data_dir = mnist_dirs
+  config.eval.cache_dir = lenet_cache
+  config.num_steps, config.eval.every = 4, 2
+  g, d = mnist_dcgan_torch.build(
+    torch, config.model.g.width, config.model.d.width, config.model.z_dim
+  )
+  flax_g, flax_d = models.build(config.model, (28, 28, 1))
+  z = jax.numpy.zeros((2, config.model.z_dim))
+  x = jax.numpy.zeros((2, 28, 28, 1))
+  key = jax.random.PRNGKey(0)
+  flax_sizes = {
+    'g': [v.size for v in jax.tree.leaves(flax_g.init(key, z)['params'])],
+    'd': [v.size for v in jax.tree.leaves(flax_d.init(key, x)['params'])],
+  }
+  for name, module in (('g', g), ('d', d)):
+    torch_sizes = [p.numel() for p in module.parameters()]
+    assert sorted(torch_sizes) == sorted(flax_sizes[name]), name
+  first = g[0].weight.detach().numpy()  # (49 * 2w, z_dim), fan-in z_dim
+  assert abs(first.std() * np.sqrt(config.model.z_dim) - 1.0) < 0.05
+  evaluator = evaluate.Evaluator(config)
+  path = tmp_path / 'seed_0.jsonl'
+  evals = mnist_dcgan_torch.train_seed(torch, config, evaluator, 0, path)
+  assert [e['step'] for e in evals] == [2, 4]
+  assert mnist_dcgan_torch._finished(path, 4)  # pylint: disable=protected-access
+  assert set(evals[-1]['metrics']) >= {'fd', 'is'}
+  assert evals[-1]['real_data'] == evaluator.real_data()

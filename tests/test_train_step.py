@@ -173,8 +173,12 @@ def test_vmapped_dcgan_on_four_devices_equals_each_model_alone():
   stacked, metrics = jax.device_get(pair(jax.vmap(init)(keys), source))
   alone = ts.make_train_fn(mesh, config, train_state.GAN(g, d, g_tx, d_tx))
   state1, metrics1 = jax.device_get(alone(init(keys[1]), source))
+  # Adam moves a weight whose gradient is near its eps (1e-8) by a share
+  # of lr that float rounding changes; the losses and gradient norms below
+  # are the tight check of the gradients.
+  atol = config.optim.lr / 4
   for a, b in zip(jax.tree.leaves(stacked), jax.tree.leaves(state1)):
-    np.testing.assert_allclose(a[1], b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(a[1], b, rtol=1e-5, atol=atol)
   for k in metrics1:
     np.testing.assert_allclose(metrics[k][1], metrics1[k], rtol=1e-5)
   g0, g1 = stacked.g_params, state1.g_params
