@@ -8,7 +8,8 @@
   python -m experiments.mnist_recipe runs/mnist_recipe docs/results/mnist_recipe
 The last writes FD and the classifier score against training minutes
 (each point's updates over its measured steps/s: the quality a budget buys;
-write_budget_figures).
+write_budget_figures); given several sweep directories before OUT (shares
+of the seeds, below) it pools them, as `gan_jax.report --pool` does.
 One point alone: --config=experiments/mnist_recipe.py:seed=1 without
 --sweep; with --sweep, seed=S,seeds=N runs the levers at seeds S..S+N-1
 (a sweep directory per share of seeds: `gan_jax.report` reads several). Where TFDS cannot download MNIST, add
@@ -103,10 +104,11 @@ def get_hyper(arg=None):
   return hyper.product([levers, hyper.sweep('seed', seeds)])
 
 
-def write_budget_figures(sweep_dir: str, out: str) -> list[str]:
+def write_budget_figures(sweep_dirs: list[str], out: str) -> list[str]:
   """eval_fd_minutes.png and eval_is_minutes.png in `out`: each lever's
-  curve against training minutes; returns the paths written."""
-  groups, _ = read.read_groups([sweep_dir])
+  curve against training minutes, the sweeps' seeds pooled; returns the
+  paths written."""
+  groups, _ = read.read_groups(sweep_dirs, pool=True)
   groups = figures.short_labels(groups)
   paths = [
     figures.plot_curves(
@@ -122,5 +124,5 @@ def write_budget_figures(sweep_dir: str, out: str) -> list[str]:
 
 
 if __name__ == '__main__':
-  os.makedirs(sys.argv[2], exist_ok=True)
-  print('\n'.join(write_budget_figures(sys.argv[1], sys.argv[2])))
+  os.makedirs(sys.argv[-1], exist_ok=True)
+  print('\n'.join(write_budget_figures(sys.argv[1:-1], sys.argv[-1])))

@@ -8,6 +8,7 @@ resume count once (the last); groups keep sweep.json's order.
 
 import csv
 import json
+import shutil
 import math
 import pathlib
 import subprocess
@@ -362,3 +363,42 @@ def test_saturation_figure_is_written(tmp_path):
   path = tmp_path / 'figures' / 'generator_losses.png'
   assert saturation.write_generator_losses(str(path)) == str(path)
   _check_png(path)
+
+
+def _share(sweep_dir, root, seeds):
+  """A sweep directory holding the points of `sweep_dir` with `seeds`."""
+  index = json.loads((sweep_dir / 'sweep.json').read_text())
+  index['points'] = [
+    p for p in index['points'] if p['overrides']['seed'] in seeds
+  ]
+  for p in index['points']:
+    if (sweep_dir / p['workdir']).exists():
+      shutil.copytree(sweep_dir / p['workdir'], root / p['workdir'])
+  root.mkdir(exist_ok=True)
+  (root / 'sweep.json').write_text(json.dumps(index))
+  return root
+
+
+def test_pooled_shares_of_seeds_equal_the_whole_sweep(sweep_dir, tmp_path):
+  """--pool reads shares of one sweep's seeds as the sweep itself; without
+  it they are groups of their own, and shares of different groups with the
+  same name are refused."""
+  a = _share(sweep_dir, tmp_path / 'seeds01', {0, 1})
+  b = _share(sweep_dir, tmp_path / 'seeds23', {2, 3})
+  whole, pooled, apart = (tmp_path / n for n in ('whole', 'pooled', 'apart'))
+  report.main([str(sweep_dir), '--out', str(whole)])
+  report.main([str(a), str(b), '--pool', '--out', str(pooled)])
+  assert _csv(pooled / 'results.csv', True) == _csv(whole / 'results.csv', True)
+  report.main([str(a), str(b), '--out', str(apart)])
+  assert [(r['group'], r['n']) for r in _csv(apart / 'results.csv')] == [
+    ('seeds01/loss=non_saturating', '2'),
+    ('seeds01/loss=minimax', '2'),
+    ('seeds23/loss=non_saturating', '1'),
+    ('seeds23/loss=minimax', '1'),
+  ]
+  index = json.loads((b / 'sweep.json').read_text())
+  for p in index['points']:
+    p['overrides']['loss'] = 'hinge'
+  (b / 'sweep.json').write_text(json.dumps(index))
+  with pytest.raises(SystemExit, match='pool only shares of one sweep'):
+    report.main([str(a), str(b), '--pool', '--out', str(pooled)])

@@ -13,9 +13,16 @@ FLAGS = flags.FlagValues()
 flags.DEFINE_string(
   'out', None, 'Output folder (default: DIR/report for one DIR).', FLAGS
 )
+flags.DEFINE_bool(
+  'pool',
+  False,
+  'Several sweep DIRs that hold shares of one study (the same groups, other '
+  'seeds): one group of all runs per group name.',
+  FLAGS,
+)
 flags.DEFINE_bool('help', False, 'Show this help.', FLAGS, short_name='h')
 
-USAGE = 'usage: python -m gan_jax.report DIR [DIR ...] [--out OUT]'
+USAGE = 'usage: python -m gan_jax.report DIR [DIR ...] [--out OUT] [--pool]'
 
 
 def _parse(argv: list[str]) -> tuple[list[str], str]:
@@ -43,7 +50,7 @@ def main(argv: list[str] | None = None) -> list[str]:
   """
   dirs, out = _parse(sys.argv[1:] if argv is None else argv)
   try:
-    groups, notes = read.read_groups(dirs)
+    groups, notes = read.read_groups(dirs, FLAGS.pool)
   except ReportError as e:
     raise SystemExit(f'error: {e}') from None
   for note in notes:

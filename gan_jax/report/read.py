@@ -121,12 +121,33 @@ def sweep_groups(pairs, prefix: str = '') -> tuple[list[Group], list[str]]:
   return [g for g in by_label.values() if g.runs], list(dict.fromkeys(notes))
 
 
-def read_groups(dirs: list[str]) -> tuple[list[Group], list[str]]:
+def _pool(groups: list[Group], found: list[Group], d: str) -> None:
+  """Adds `found`'s runs to the group of `groups` with the same label (the
+  same overrides required), or appends the group."""
+  by_label = {g.label: g for g in groups}
+  for group in found:
+    same = by_label.get(group.label)
+    if same is None:
+      groups.append(group)
+    elif same.overrides != group.overrides:
+      raise ReportError(
+        f'{d}: group {group.label} overrides {group.overrides}, the same '
+        f'group before it {same.overrides}; pool only shares of one sweep'
+      )
+    else:
+      same.runs += group.runs
+
+
+def read_groups(
+  dirs: list[str], pool: bool = False
+) -> tuple[list[Group], list[str]]:
   """Groups of every DIR in order, and notes; ReportError on a bad DIR.
 
   Groups of plain runs and num_models directories get as overrides the
   config fields (other than seed) in which they differ from each other, and
-  those that sweeps given beside them override.
+  those that sweeps given beside them override. Several sweeps' groups are
+  named DIR/group; with `pool`, groups of the same name in several sweeps
+  (shares of the seeds of one study) are one group of all their runs.
   """
   names = [os.path.basename(os.path.abspath(d)) for d in dirs]
   if len(set(names)) < len(names):
@@ -136,13 +157,13 @@ def read_groups(dirs: list[str]) -> tuple[list[Group], list[str]]:
     if not os.path.isdir(d):
       raise ReportError(f'{d} is not a directory')
     if rundir.is_sweep(d):
-      prefix = f'{name}/' if len(dirs) > 1 else ''
+      prefix = f'{name}/' if len(dirs) > 1 and not pool else ''
       found, more = sweep_groups(read_sweep(d), prefix)
       if not found:
         raise ReportError(
           f'no point of the sweep in {d} has a run directory yet'
         )
-      groups += found
+      _pool(groups, found, d)
       notes += more
     elif runs := read_runs(d):
       group = Group(name, {}, runs)
