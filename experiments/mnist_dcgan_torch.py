@@ -41,7 +41,8 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 import numpy as np
 
-from gan_jax import console, data, evaluate
+from gan_jax import config as config_lib
+from gan_jax import console, data, evaluate, train_state
 from gan_jax.errors import Error
 
 config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
@@ -75,19 +76,14 @@ REQUIRED = {
 }
 
 
-def _get(config, field):
-  for key in field.split('.'):
-    config = config.get(key)
-  return config
-
-
 def check(config) -> None:
   """Raises Error naming every field whose value this file does not
   implement (REQUIRED), and a dataset that is not 28x28 grey."""
+  fields = config_lib.flatten(config_lib.to_dict(config))
   wrong = [
-    f'{field}={_get(config, field)!r} (needs {value!r})'
+    f'{field}={fields.get(field)!r} (needs {value!r})'
     for field, value in REQUIRED.items()
-    if _get(config, field) != value
+    if fields.get(field) != value
   ]
   if data.DATASETS[config.data.name].shape != (28, 28, 1):
     wrong.append(f'data.name={config.data.name!r} (needs 28x28x1 images)')
@@ -132,25 +128,20 @@ def build(torch, width_g, width_d, z_dim):
   )
   with torch.no_grad():
     for m in [*g, *d]:
-      if isinstance(m, nn.Linear):
-        _lecun_normal_(torch, m.weight, m.in_features)
-      elif isinstance(m, nn.ConvTranspose2d):  # weight (in, out, k, k)
-        _lecun_normal_(torch, m.weight, m.in_channels * 16)
-      elif isinstance(m, nn.Conv2d):
-        _lecun_normal_(torch, m.weight, m.in_channels * 16)
-      if getattr(m, 'bias', None) is not None and not isinstance(
-        m,
-        nn.modules.batchnorm._BatchNorm,  # pylint: disable=protected-access
-      ):
-        m.bias.zero_()
+      if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+        linear = isinstance(m, nn.Linear)
+        fan_in = m.in_features if linear else m.in_channels * 16  # 4x4
+        _lecun_normal_(torch, m.weight, fan_in)
+        if m.bias is not None:
+          m.bias.zero_()
   return g, d
 
 
 def _adam(torch, params, config, net):
-  o = config.optim
-  pick = lambda k: o.get(f'{net}_{k}') if o.get(f'{net}_{k}') else o[k]
+  """torch Adam with `net`'s hyperparameters as gan_jax resolves them."""
+  h = train_state.adam_hparams(config.optim, net)
   return torch.optim.Adam(
-    params, lr=pick('lr'), betas=(pick('b1'), pick('b2')), eps=1e-8
+    params, lr=h['learning_rate'], betas=(h['b1'], h['b2']), eps=1e-8
   )
 
 

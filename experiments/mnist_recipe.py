@@ -12,7 +12,8 @@ write_budget_figures); given several sweep directories before OUT (shares
 of the seeds, below) it pools them, as `gan_jax.report --pool` does.
 One point alone: --config=experiments/mnist_recipe.py:seed=1 without
 --sweep; with --sweep, seed=S,seeds=N runs the levers at seeds S..S+N-1
-(a sweep directory per share of seeds: `gan_jax.report` reads several). Where TFDS cannot download MNIST, add
+(a sweep directory per share of seeds: `gan_jax.report --pool` pools
+them). Where TFDS cannot download MNIST, add
 --config.data.manual_dir=<folder of the four original .gz files>.
 Arguments: seed=<int> (the first seed), seeds=<points per lever> (1), smoke.
 

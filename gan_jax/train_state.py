@@ -46,7 +46,7 @@ class TrainState:
 OPTIM_FIELDS = (('lr', 'learning_rate'), ('b1', 'b1'), ('b2', 'b2'))
 
 
-def _adam_hparams(optim, net) -> dict:
+def adam_hparams(optim, net) -> dict:
   """optax.adam's arguments for `net` ('g' or 'd'): its own or the shared."""
   return {
     name: optim[k] if optim[f'{net}_{k}'] is None else optim[f'{net}_{k}']
@@ -123,7 +123,7 @@ def make_optimizers(optim, scheme='alternating'):
     pair = sgd('g'), sgd('d')
   else:
     adam = optax.inject_hyperparams(optax.adam)
-    pair = adam(**_adam_hparams(optim, 'g')), adam(**_adam_hparams(optim, 'd'))
+    pair = adam(**adam_hparams(optim, 'g')), adam(**adam_hparams(optim, 'd'))
   if scheme == 'optimistic':
     return tuple(optax.chain(optimistic(), tx) for tx in pair)
   return pair
@@ -150,7 +150,7 @@ def set_hyperparameters(state: TrainState, optim) -> TrainState:
     if not hasattr(opt, 'hyperparams'):  # chain(optimistic(), adam)
       return (*opt[:-1], put(opt[-1], net))
     hp = dict(opt.hyperparams)
-    for name, value in _adam_hparams(optim, net).items():
+    for name, value in adam_hparams(optim, net).items():
       hp[name] = jnp.full_like(hp[name], value)
     return opt._replace(hyperparams=hp)
 

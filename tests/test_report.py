@@ -8,9 +8,9 @@ resume count once (the last); groups keep sweep.json's order.
 
 import csv
 import json
-import shutil
 import math
 import pathlib
+import shutil
 import subprocess
 import sys
 
