@@ -33,6 +33,9 @@ Parzen estimate), beside ours (protocol=released, the default):
                        -> sigmoid 1, weights U(+-0.005)
   D dropout            input keep 0.8 (scale 1.25), after  the same (inverted
                        each maxout keep 0.5 (scale 2)      dropout, rates 0.2/0.5)
+  D loss               0.5 (BCE(D(x), 1) + BCE(D(G(z)),    BCE(D(x), 1) + BCE(D(G(z)),
+                       0)) (AdversaryCost2's d_obj)        0): twice theirs, so D's
+                                                           SGD lr is halved (d_lr)
   G loss               -log D(G(z)) through the dropped-   the same (non_saturating,
                        out D                               D in training mode)
   updates              G and D from one minibatch, k = 1   update_scheme=simultaneous
@@ -47,6 +50,13 @@ What differs, and why:
     t <- g + mu t, step -lr t: the same steps while lr is constant, and here
     lr changes by a factor 1.000004 a step, a relative difference below 1e-5
     between the two forms per step.
+  - D's loss: the project's standard D loss is the sum of the two mean
+    cross-entropies, the released d_obj half of it. SGD with momentum is
+    linear in the gradient, so D at lr 0.05 on ours takes exactly the
+    released steps of lr 0.1 on theirs (optim.d_lr = 0.05; G's lr is 0.1).
+  - G's pass through D draws its own dropout masks (updates.game_gradients);
+    the released G objective reuses those of D's pass on the same samples.
+    Both are unbiased estimates of the same gradient.
   - Weights are U(+-a) as pylearn2's `irange`; biases start at 0 except G's
     output bias, as there. Maxout pieces are the columns j*k..j*k+k-1 of one
     dense layer (pylearn2 groups them the same way).
@@ -141,6 +151,7 @@ def _released(c) -> None:
   c.optim.update(
     name='sgd',
     lr=0.1,
+    d_lr=0.05,  # 0.1 on the released d_obj, half our D loss (see above)
     lr_decay=1.000004,
     lr_min=1e-6,
     momentum=0.5,

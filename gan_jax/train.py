@@ -390,10 +390,7 @@ def train_models(
     f'training {", ".join(m.name for m in run.members)} from step '
     f'{run.first_step} to {run.config.num_steps}'
   )
-  state = loop(run)
-  for m in run.members:
-    m.summary()
-  return state
+  return loop(run)
 
 
 @contextlib.contextmanager
@@ -433,7 +430,9 @@ def loop(run: Setup) -> train_state.TrainState:
   """The updates from run.first_step to num_steps, with the members' hooks.
 
   A signal saves the current step (one more dispatch if it is not saved
-  yet), then raises Interrupted. No state is saved unchecked for NaN.
+  yet), then raises Interrupted; one that arrives during the last step's
+  hooks lets the run finish (results.json, summary) and raises after, so a
+  sweep stops too. No state is saved unchecked for NaN.
   """
   config, members, k = run.config, run.members, len(run.members)
   every = config.steps_per_dispatch
@@ -471,11 +470,20 @@ def loop(run: Setup) -> train_state.TrainState:
     bar.close()
     for m in members:
       m.close()
+  signame = signal.Signals(stop[0]).name if stop else ''
   if stop and step < config.num_steps:
     where = ', '.join(str(m.mngr.directory) for m in members)
     raise Interrupted(
-      f'stopped by {signal.Signals(stop[0]).name} at step {step}; its '
-      f'checkpoint is in {where}. Rerun the same command to resume.'
+      f'stopped by {signame} at step {step}; its checkpoint is in {where}. '
+      'Rerun the same command to resume.'
+    )
+  for m in members:
+    m.summary()
+  if stop:
+    raise Interrupted(
+      f'{", ".join(m.name for m in members)} finished at step {step}, then '
+      f'{signame} stopped the program. Rerun the same command to go on '
+      '(finished runs are skipped).'
     )
   return state
 

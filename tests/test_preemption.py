@@ -82,6 +82,27 @@ def test_finished_run_is_reported_and_left_alone(tmp_path, capsys):
   assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob('*')} == before
 
 
+def test_sigterm_during_the_last_hooks_finishes_the_run_then_stops(
+  tmp_path, monkeypatch
+):
+  """A signal while the final evaluation runs keeps the finished run
+  (results.json) and still raises Interrupted, so a sweep stops too."""
+  hooks = train._hooks
+
+  def hooks_then_signal(run, state, step, last, due_ckpt):
+    if last:
+      os.kill(os.getpid(), signal.SIGTERM)  # handled by train.preemption
+    hooks(run, state, step, last, due_ckpt)
+
+  monkeypatch.setattr(train, '_hooks', hooks_then_signal)
+  with pytest.raises(errors.Interrupted, match='finished at step 100, then'):
+    train.train_and_evaluate(_config(100), str(tmp_path))
+  assert (tmp_path / 'results.json').exists()
+  monkeypatch.setattr(train, '_hooks', hooks)
+  state = train.train_and_evaluate(_config(100), str(tmp_path))
+  assert int(state.step) == 100
+
+
 def test_changed_config_is_refused_unless_allowed(tmp_path):
   train.train_and_evaluate(_config(50), str(tmp_path))
   saved = (tmp_path / 'config.json').read_text()

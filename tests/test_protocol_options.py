@@ -13,7 +13,7 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax import data, errors, sampling, train, train_state
+from gan_jax import data, errors, losses, sampling, train, train_state
 from gan_jax import validate
 from gan_jax.models import mlp
 from experiments import goodfellow2014_mnist, toy_ring
@@ -64,6 +64,33 @@ def test_sgd_optimizer_is_heavy_ball_with_the_schedules():
     trace = grad + mu(jnp.int32(t)) * trace
     want = want - lr(jnp.int32(t)) * trace
     np.testing.assert_allclose(p['w'], want, rtol=1e-6)
+
+
+def test_released_d_steps_are_lr_0p1_on_half_our_d_loss():
+  """The released d_obj is 0.5 (BCE(D(x), 1) + BCE(D(G(z)), 0)), half of
+  losses.standard_d_loss: the study's D optimizer on ours takes the steps of
+  pylearn2's v <- mu v - 0.1/1.000004^t grad, p <- p + v on theirs."""
+  optim = _goodfellow_optim()
+  d_tx = train_state.make_optimizers(optim)[1]
+  x_real, x_fake = jnp.array([[0.3], [-1.2]]), jnp.array([[2.0], [0.4]])
+
+  def ours(w):
+    return losses.standard_d_loss(w * x_real, w * x_fake)
+
+  def theirs(w):
+    bce = jnp.mean(jax.nn.softplus(-w * x_real))
+    return 0.5 * (bce + jnp.mean(jax.nn.softplus(w * x_fake)))
+
+  w, opt = jnp.float32(0.7), d_tx.init(jnp.float32(0.7))
+  v, want = 0.0, 0.7
+  for t in range(3):
+    updates, opt = d_tx.update(jax.grad(ours)(w), opt, w)
+    w = optax.apply_updates(w, updates)
+    v = 0.5 * v - 0.1 / 1.000004**t * float(jax.grad(theirs)(jnp.float32(want)))
+    want += v
+    assert float(w) == pytest.approx(want, rel=1e-6)
+  g_lr = train_state.sgd_schedules(optim, 'g')[0]
+  assert float(g_lr(jnp.int32(0))) == pytest.approx(0.1)
 
 
 def test_uniform_prior_has_unit_variance_on_its_bounds():
