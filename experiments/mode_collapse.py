@@ -49,10 +49,20 @@ pacgan_task.py; the ALI training algorithm it calls), beside ours:
   evaluation       2,500 samples after every epoch     eval.every = 1,000
   seeds, packing   10 trials, m = 1, 2, 3, 4           the same (full sweep)
 What differs, and why:
-  - BatchNorm's running averages: Blocks keeps population statistics with
-    momentum 0.05 (m * 0.05 + p * 0.95); ours with 0.1 (norms.batch_norm).
-    Training uses batch statistics in both, and evaluation samples in
-    inference mode, so only the evaluated G's normalisation differs.
+  - G's BatchNorm when the 2,500 samples are drawn: Blocks samples in
+    inference mode right after its 'train' monitor has run 50 batches of
+    100 through G with the population updates on (momentum 0.05, so
+    0.95^50 = 8 % of the older statistics remain): statistics of the
+    current weights. Ours: standing_stats, the batch statistics of the
+    evaluated weights on 1,000 fixed draws (the running averages, momentum
+    0.1 over training, lag a G still moving: on the 50,000-update PacGAN2
+    ring checkpoints they score 0.7-13 points of high quality lower;
+    docs/results.md section 4).
+  - BatchNorm in training: the released G runs once per pack slot, each
+    group of 100 samples normalised on its own; ours normalises the 100 m
+    samples of a batch together (one G call; BN averages over the global
+    batch on every device), a batch statistic over m times the samples.
+  - BN epsilon 1e-4 there, 1e-5 here (norms.batch_norm).
   - beta1 0.8 is taken in the usual convention (the first-moment decay).
     Early Blocks releases used the complement (beta1 = 1 - decay, default
     0.1); the Blocks of PacGAN's time uses the usual one (default 0.9).
@@ -123,6 +133,7 @@ def get_config(arg=None):
   c.model.g.update(norm='batch', weight_init='normal:0.02')
   c.model.d.update(hidden=(200, 200, 200), pieces=5, weight_init='normal:0.02')
   c.update_scheme = 'simultaneous'
+  c.standing_stats = True  # BN of the evaluated weights, as released
   c.optim.update(lr=1e-4, b1=0.8)
   c.data.num_train = 100_000
   packs = SMOKE_PACKS_PER_BATCH if arg.smoke else PACKS_PER_BATCH

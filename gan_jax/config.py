@@ -137,6 +137,12 @@ def base_config() -> ml_collections.ConfigDict:
   # (BigGAN's ema_start, Brock et al. 2019): 0 averages from the initial
   # weights, whose share after t updates is decay^t.
   c.ema_start = 0
+  # True: samples and evaluations use standing BatchNorm statistics for the
+  # trained weights too (always with an EMA): each BatchNorm's batch mean and
+  # variance of the sampled weights on 1,000 fixed draws of z, instead of
+  # running averages that lag weights still moving (PacGAN's released code
+  # refreshes them on 50 batches just before it samples).
+  c.standing_stats = False
   # AC-GAN (model.d.cond='acgan'): weight of the class cross-entropy that D
   # minimises on real and fake and G on fake (Odena et al. 2017: 1).
   c.ac_weight = 1.0

@@ -1,7 +1,7 @@
 """Sample quality of a generator, measured as the papers measure it.
 
   python -m gan_jax.evaluate --workdir=runs/dcgan [--step=N]
-      [--metrics=fd,kid,pr] [--num_samples=50000]
+      [--metrics=fd,kid,pr] [--num_samples=50000] [--[no]standing_stats]
 re-evaluates a run's checkpoint (EMA weights when the run keeps them) and
 appends the numbers with their protocol to `<workdir>/evaluations.jsonl`.
 
@@ -277,7 +277,7 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
   samples = sampling.generate(
     g,
     train_state.generator_variables(
-      g, state, config.model.z_dim, config.model.z_prior
+      g, state, config.model.z_dim, config.model.z_prior, config.standing_stats
     ),
     config.model.z_dim,
     config.eval.num_samples,
@@ -289,12 +289,14 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
   samples = data.to_symmetric(samples, config.data)
   labels = sampling.class_labels(len(samples), config.model.num_classes)
   scores = evaluator(samples, labels)
-  generator = 'EMA' if state.g_ema is not None else 'trained'
+  generator = 'EMA weights' if state.g_ema is not None else 'trained weights'
+  if state.g_ema is None and config.standing_stats and state.g_stats:
+    generator += ' with standing BatchNorm statistics'
   return {
     'step': int(state.step),
     'metrics': scores,
     'real_data': real_data,
-    'protocol': {**evaluator.protocol, 'generator': f'{generator} weights'},
+    'protocol': {**evaluator.protocol, 'generator': generator},
     'seconds': round(time.perf_counter() - t0, 2),
   }
 
@@ -318,6 +320,8 @@ def main(argv):
     validate.check_eval(config)
     if f.trained_weights:  # the weights the EMA averages, not the EMA
       state = state.replace(g_ema=None)
+    if f.standing_stats is not None:
+      config.standing_stats = f.standing_stats
     record = evaluate_state(Evaluator(config), gan.g, state, config)
   except Error as e:
     sys.exit(f'error: {e}')
@@ -340,6 +344,12 @@ if __name__ == '__main__':
     False,
     "Score G's trained weights (running BatchNorm statistics) in a run that "
     'keeps an EMA, instead of the EMA.',
+  )
+  flags.DEFINE_bool(
+    'standing_stats',
+    None,
+    'Sample with standing BatchNorm statistics (config.standing_stats); '
+    "default: the run's setting.",
   )
   flags.mark_flags_as_required(['workdir'])
   app.run(main)

@@ -46,7 +46,11 @@ def main(argv):
   k = config.model.num_classes
   key = jax.random.PRNGKey(FLAGS.seed)
   variables = train_state.generator_variables(
-    gan.g, state, config.model.z_dim, config.model.z_prior
+    gan.g,
+    state,
+    config.model.z_dim,
+    config.model.z_prior,
+    config.standing_stats,
   )
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   if ext == '.npy':

@@ -358,7 +358,11 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
     sample=jax.jit(
       lambda s, z, y: gan.g.apply(
         train_state.generator_variables(
-          gan.g, s, config.model.z_dim, config.model.z_prior
+          gan.g,
+          s,
+          config.model.z_dim,
+          config.model.z_prior,
+          config.standing_stats,
         ),
         z,
         y,

@@ -190,34 +190,38 @@ STANDING_NUM = 1000  # noise draws of the EMA generator's BN statistics
 STANDING_SEED = 1729  # their fixed key: every call sees the same draws
 
 
-def generator_variables(g, state: TrainState, z_dim: int, prior='normal'):
+def generator_variables(
+  g, state: TrainState, z_dim: int, prior='normal', standing=False
+):
   """G's variables for sampling: {'params', 'batch_stats'}.
 
   Without an EMA: the trained weights and their running BatchNorm
-  statistics. With one: the EMA weights and their own standing statistics
-  (Brock et al. 2019), the batch mean and variance of every BatchNorm of the
-  EMA generator in train mode on STANDING_NUM fixed draws of z (balanced
-  labels); the running statistics belong to the trained weights. Read from
-  the updated running statistics of one step from zero: new = (1 - m) batch.
+  statistics, or with `standing` their standing statistics. With one: the
+  EMA weights and their own standing statistics (Brock et al. 2019): the
+  batch mean and variance of every BatchNorm of the sampled generator in
+  train mode on STANDING_NUM fixed draws of z (balanced labels); the
+  running statistics belong to the trained weights. Read from the updated
+  running statistics of one step from zero: new = (1 - m) batch.
   """
-  if state.g_ema is None:
-    return {'params': state.g_params, 'batch_stats': state.g_stats}
-  if not jax.tree.leaves(state.g_stats):
-    return {'params': state.g_ema, 'batch_stats': state.g_stats}
+  params = state.g_params if state.g_ema is None else state.g_ema
+  if not jax.tree.leaves(state.g_stats) or (
+    state.g_ema is None and not standing
+  ):
+    return {'params': params, 'batch_stats': state.g_stats}
   z = sampling.noise(
     jax.random.PRNGKey(STANDING_SEED), (STANDING_NUM, z_dim), prior
   )
   y = jnp.asarray(sampling.class_labels(STANDING_NUM, g.num_classes))
   zeros = jax.tree.map(jnp.zeros_like, state.g_stats)
   _, new = g.clone(axis_name=None).apply(
-    {'params': state.g_ema, 'batch_stats': zeros},
+    {'params': params, 'batch_stats': zeros},
     z,
     y,
     train=True,
     mutable=['batch_stats'],
   )
   return {
-    'params': state.g_ema,
+    'params': params,
     'batch_stats': jax.tree.map(
       lambda s: s / (1 - norms.BN_MOMENTUM), new['batch_stats']
     ),

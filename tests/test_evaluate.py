@@ -13,7 +13,7 @@ import pytest
 from gan_jax import data, evaluate, train
 from gan_jax import checkpoint, errors, metrics, sampling, train_state, validate
 from gan_jax.metrics import classifier, inception, stats
-from experiments import cifar10_sngan, mnist_dcgan, toy_ring
+from experiments import cifar10_sngan, mnist_dcgan, mode_collapse, toy_ring
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -237,6 +237,29 @@ def test_training_writes_evals_results_and_best_checkpoint(toy_run):
     evaluate.Evaluator(config), g, restored, config
   )
   assert record['metrics'] == results['metrics']
+
+
+def test_standing_stats_score_the_trained_weights_with_their_batch_stats():
+  """standing_stats: the trained weights are sampled with the batch
+  statistics of their own activations (not the running ones), and the
+  record says so."""
+  c = mode_collapse.get_config('smoke')
+  c.eval.metrics, c.eval.num_samples = 'fd', 200
+  shape = data.DATASETS[c.data.name].shape
+  gan = train_state.build(c, shape)
+  state = train_state.init_state(
+    gan, c.model.z_dim, shape, jax.random.PRNGKey(0)
+  )
+  evaluator = evaluate.Evaluator(c)
+  assert c.standing_stats  # PacGAN's released protocol
+  standing = evaluate.evaluate_state(evaluator, gan.g, state, c)
+  c.standing_stats = False
+  running = evaluate.evaluate_state(evaluator, gan.g, state, c)
+  assert standing['protocol']['generator'] == (
+    'trained weights with standing BatchNorm statistics'
+  )
+  assert running['protocol']['generator'] == 'trained weights'
+  assert standing['metrics']['fd'] != running['metrics']['fd']
 
 
 def _cli(*args):

@@ -225,8 +225,9 @@ def test_ema_matches_closed_form(start):
 
 @pytest.mark.parametrize('arch', ['dcgan_28', 'dcgan_28_projection'])
 def test_ema_generator_samples_with_its_own_batch_statistics(arch):
-  """With an EMA, sampling uses the EMA weights and the batch statistics
-  of their own activations on the fixed draws: G's first BatchNorm follows
+  """With an EMA (or standing_stats), sampling uses the EMA (trained)
+  weights and the batch statistics of their own activations on the fixed
+  draws: G's first BatchNorm follows
   a bias-free dense layer, so its mean and variance are those of z W."""
   config = _config(arch, 'non_saturating', ema_decay=0.9)
   history, _ = _train(config, 1, _source(config), steps=2)
@@ -250,8 +251,17 @@ def test_ema_generator_samples_with_its_own_batch_statistics(arch):
   np.testing.assert_allclose(stats['var'], h.var(0), rtol=1e-4, atol=1e-5)
   # Not the running statistics of the trained weights.
   assert np.abs(running['mean'] - stats['mean']).max() > 1e-3
-  # Without an EMA: the trained weights and their running statistics.
-  plain = train_state.generator_variables(
-    g, state.replace(g_ema=None), config.model.z_dim
-  )
+  # Without an EMA: the trained weights and their running statistics, or
+  # with standing=True the batch statistics of the trained weights.
+  trained = state.replace(g_ema=None)
+  plain = train_state.generator_variables(g, trained, config.model.z_dim)
   assert plain['batch_stats'] is state.g_stats
+  standing = train_state.generator_variables(
+    g, trained, config.model.z_dim, standing=True
+  )
+  assert standing['params'] is state.g_params
+  h = np.asarray(z, np.float64) @ state.g_params['Dense_0']['kernel']
+  stats = standing['batch_stats'][name]
+  stats = stats.get('BatchNorm_0', stats)
+  np.testing.assert_allclose(stats['mean'], h.mean(0), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(stats['var'], h.var(0), rtol=1e-4, atol=1e-5)
