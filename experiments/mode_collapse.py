@@ -55,9 +55,9 @@ What differs, and why:
     0.95^50 = 8 % of the older statistics remain): statistics of the
     current weights. Ours: standing_stats, the batch statistics of the
     evaluated weights on 1,000 fixed draws (the running averages, momentum
-    0.1 over training, lag a G still moving: on the 50,000-update PacGAN2
-    ring checkpoints they score 0.7-13 points of high quality lower;
-    docs/results.md section 4).
+    0.1 over training, lag a G still moving: on the 48k-50k-update PacGAN2
+    ring checkpoints they move high quality by -3 to +15 points against
+    standing statistics, -3.7 on average; docs/results.md section 4).
   - BatchNorm in training: the released G runs once per pack slot, each
     group of 100 samples normalised on its own; ours normalises the 100 m
     samples of a batch together (one G call; BN averages over the global
