@@ -342,8 +342,8 @@ if __name__ == '__main__':
   flags.DEFINE_bool(
     'trained_weights',
     False,
-    "Score G's trained weights (running BatchNorm statistics) in a run that "
-    'keeps an EMA, instead of the EMA.',
+    "Score G's trained weights (running BatchNorm statistics unless "
+    '--standing_stats) in a run that keeps an EMA, instead of the EMA.',
   )
   flags.DEFINE_bool(
     'standing_stats',
