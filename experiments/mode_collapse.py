@@ -56,7 +56,7 @@ What differs, and why:
     current weights. Ours: standing_stats, the batch statistics of the
     evaluated weights on 1,000 fixed draws (the running averages, momentum
     0.1 over training, lag a G still moving: on the 48k-50k-update PacGAN2
-    ring checkpoints they move high quality by -3 to +15 points against
+    ring checkpoints they score -15 to +3 points of high quality against
     standing statistics, -3.7 on average; docs/results.md section 4).
   - BatchNorm in training: the released G runs once per pack slot, each
     group of 100 samples normalised on its own; ours normalises the 100 m

@@ -290,7 +290,9 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
   labels = sampling.class_labels(len(samples), config.model.num_classes)
   scores = evaluator(samples, labels)
   generator = 'EMA weights' if state.g_ema is not None else 'trained weights'
-  if state.g_ema is None and config.standing_stats and state.g_stats:
+  if state.g_ema is None and train_state.uses_standing_stats(
+    state, config.standing_stats
+  ):
     generator += ' with standing BatchNorm statistics'
   return {
     'step': int(state.step),

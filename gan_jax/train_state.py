@@ -190,6 +190,13 @@ STANDING_NUM = 1000  # noise draws of the EMA generator's BN statistics
 STANDING_SEED = 1729  # their fixed key: every call sees the same draws
 
 
+def uses_standing_stats(state: TrainState, standing=False) -> bool:
+  """Whether generator_variables samples with standing statistics: G has
+  BatchNorm, and an EMA or `standing`."""
+  has_bn = bool(jax.tree.leaves(state.g_stats))
+  return has_bn and (state.g_ema is not None or standing)
+
+
 def generator_variables(
   g, state: TrainState, z_dim: int, prior='normal', standing=False
 ):
@@ -204,9 +211,7 @@ def generator_variables(
   running statistics of one step from zero: new = (1 - m) batch.
   """
   params = state.g_params if state.g_ema is None else state.g_ema
-  if not jax.tree.leaves(state.g_stats) or (
-    state.g_ema is None and not standing
-  ):
+  if not uses_standing_stats(state, standing):
     return {'params': params, 'batch_stats': state.g_stats}
   z = sampling.noise(
     jax.random.PRNGKey(STANDING_SEED), (STANDING_NUM, z_dim), prior

@@ -223,12 +223,26 @@ def test_ema_matches_closed_form(start):
   )
 
 
+def _first_batch_norm(batch_stats):
+  """{'mean', 'var'} of G's first BatchNorm in a batch_stats tree."""
+  name = min(k for k in batch_stats if 'BatchNorm_0' in k)
+  return batch_stats[name].get('BatchNorm_0', batch_stats[name])
+
+
+def _assert_stats_of_z_w(batch_stats, params, z):
+  """The first BatchNorm holds the batch mean and variance of z W."""
+  h = np.asarray(z, np.float64) @ params['Dense_0']['kernel']
+  stats = _first_batch_norm(batch_stats)
+  np.testing.assert_allclose(stats['mean'], h.mean(0), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(stats['var'], h.var(0), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize('arch', ['dcgan_28', 'dcgan_28_projection'])
 def test_ema_generator_samples_with_its_own_batch_statistics(arch):
   """With an EMA (or standing_stats), sampling uses the EMA (trained)
   weights and the batch statistics of their own activations on the fixed
-  draws: G's first BatchNorm follows
-  a bias-free dense layer, so its mean and variance are those of z W."""
+  draws: G's first BatchNorm follows a bias-free dense layer, so its mean
+  and variance are those of z W."""
   config = _config(arch, 'non_saturating', ema_decay=0.9)
   history, _ = _train(config, 1, _source(config), steps=2)
   state = history[-1]
@@ -239,17 +253,10 @@ def test_ema_generator_samples_with_its_own_batch_statistics(arch):
     jax.random.PRNGKey(train_state.STANDING_SEED),
     (train_state.STANDING_NUM, config.model.z_dim),
   )
-  h = np.asarray(z, np.float64) @ state.g_ema['Dense_0']['kernel']
-  stats, running = variables['batch_stats'], state.g_stats
-  name = min(k for k in stats if 'BatchNorm_0' in k)
-  stats, running = stats[name], running[name]
-  stats, running = (
-    stats.get('BatchNorm_0', stats),
-    running.get('BatchNorm_0', running),
-  )
-  np.testing.assert_allclose(stats['mean'], h.mean(0), rtol=1e-4, atol=1e-5)
-  np.testing.assert_allclose(stats['var'], h.var(0), rtol=1e-4, atol=1e-5)
+  _assert_stats_of_z_w(variables['batch_stats'], state.g_ema, z)
   # Not the running statistics of the trained weights.
+  stats = _first_batch_norm(variables['batch_stats'])
+  running = _first_batch_norm(state.g_stats)
   assert np.abs(running['mean'] - stats['mean']).max() > 1e-3
   # Without an EMA: the trained weights and their running statistics, or
   # with standing=True the batch statistics of the trained weights.
@@ -260,8 +267,4 @@ def test_ema_generator_samples_with_its_own_batch_statistics(arch):
     g, trained, config.model.z_dim, standing=True
   )
   assert standing['params'] is state.g_params
-  h = np.asarray(z, np.float64) @ state.g_params['Dense_0']['kernel']
-  stats = standing['batch_stats'][name]
-  stats = stats.get('BatchNorm_0', stats)
-  np.testing.assert_allclose(stats['mean'], h.mean(0), rtol=1e-4, atol=1e-5)
-  np.testing.assert_allclose(stats['var'], h.var(0), rtol=1e-4, atol=1e-5)
+  _assert_stats_of_z_w(standing['batch_stats'], state.g_params, z)
