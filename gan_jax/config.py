@@ -69,7 +69,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.train_fraction = 1.0
   c.data.subset_seed = 0
   # The TFDS split trained on, or a slice of it: Goodfellow et al. 2014 train
-  # on 'train[0:50000]' (train[50000:60000] chooses the Parzen sigma).
+  # on 'train[0:50000]' (train[50000:51000] chooses the Parzen sigma).
   c.data.train_split = 'train'
   # Images as models see them: [-1, 1] (tanh G) or, True, [0, 1] (sigmoid G;
   # Goodfellow et al. 2014). Samples are mapped back to [-1, 1] for metrics.

@@ -27,7 +27,7 @@ protocol. For images it is computed once per protocol and cached in
 eval.cache_dir beside the feature network (toy data: afresh, milliseconds);
 cas and augment, which train classifiers, are left out of it. Parzen
 follows Goodfellow et al. 2014, Table 1: pixels in [0, 1], sigma chosen on
-train[50000:60000] from logspace(-1, 0, 10), mean +- standard error over
+train[50000:51000] from logspace(-1, 0, 10), mean +- standard error over
 the test split.
 cas and augment train the project's LeNet (metrics.classifier, recipe seed
 config.seed, `config.eval.cas_steps` steps) from scratch and report its
@@ -54,7 +54,9 @@ from gan_jax.errors import Error
 from gan_jax.metrics import classifier, inception, manifold, modes, parzen
 from gan_jax.metrics import stats
 
-PARZEN_VALID = 'train[50000:60000]'  # Goodfellow et al. 2014
+# Goodfellow et al. 2014: parzen_ll.py picks sigma on the first 1,000 images
+# (--limit_size) of the validation split train[50000:60000].
+PARZEN_VALID = 'train[50000:51000]'
 PARZEN_SIGMAS = np.logspace(-1, 0, 10)
 REFERENCE_SEED = 7654321  # toy reference draws, the same for every run
 REAL_DATA = 'real_data'  # the cache folder of real-data scores

@@ -105,7 +105,11 @@ def test_evaluator_on_real_digits_and_noise(
   assert real['is'] > 5 > 2 > noise['is']
   assert real['parzen_ll'] > noise['parzen_ll'] + 100
   assert real['parzen_sigma'] in evaluate.PARZEN_SIGMAS
-  assert ev.protocol['parzen'].startswith('sigma from logspace(-1, 0, 10)')
+  # parzen_ll.py's sigma choice: the first 1,000 validation images.
+  assert ev.protocol['parzen'].startswith(
+    'sigma from logspace(-1, 0, 10) on train[50000:51000] (1000)'
+  )
+  assert len(ev.parzen_valid) == 1000
   assert 'test accuracy' in ev.protocol['feature_net']
   # real_data scores the first 500 training images: those above.
   assert ev.real_data() == real
