@@ -35,7 +35,10 @@ pacgan_task.py; the ALI training algorithm it calls), beside ours:
   z                2-d N(0, I) (one Gaussian mode,     the same
                    r 0, std 1), one z per packed sample
   G                4 x [Linear 400 without bias,       model.g.norm=batch
-                   BatchNorm, ReLU] -> Linear 2
+                   BatchNorm (eps 1e-4), ReLU] ->      (bn_epsilon=1e-4)
+                   Linear 2, called once per pack      model.g_bn_per_slot
+                   slot: each slot's 100 samples
+                   normalised on their own
   D                3 x maxout (200 units x 5 pieces)   model.d.pieces=5
                    -> Linear 1; input 2m for packing m (models.Packed)
   init             weights N(0, 0.02), biases 0        weight_init=normal:0.02
@@ -58,11 +61,9 @@ What differs, and why:
     0.1 over training, lag a G still moving: on the 48k-50k-update PacGAN2
     ring checkpoints they score -15 to +3 points of high quality against
     standing statistics, -3.7 on average; docs/results.md section 4).
-  - BatchNorm in training: the released G runs once per pack slot, each
-    group of 100 samples normalised on its own; ours normalises the 100 m
-    samples of a batch together (one G call; BN averages over the global
-    batch on every device), a batch statistic over m times the samples.
-  - BN epsilon 1e-4 there, 1e-5 here (norms.batch_norm).
+  - BatchNorm's running statistics: both average the m slots' batch
+    statistics; they move by 5 % an update there, 10 % here (BN_MOMENTUM),
+    and neither reaches the evaluation (standing statistics above).
   - beta1 0.8 is taken in the usual convention (the first-moment decay).
     Early Blocks releases used the complement (beta1 = 1 - decay, default
     0.1); the Blocks of PacGAN's time uses the usual one (default 0.9).
@@ -130,7 +131,8 @@ def get_config(arg=None):
   c = toy_ring.get_config(f'loss={arg.loss},dataset={arg.dataset}{smoke}')
   c.seed = arg.seed
   c.model.pack = arg.pack
-  c.model.g.update(norm='batch', weight_init='normal:0.02')
+  c.model.g.update(norm='batch', bn_epsilon=1e-4, weight_init='normal:0.02')
+  c.model.g_bn_per_slot = True
   c.model.d.update(hidden=(200, 200, 200), pieces=5, weight_init='normal:0.02')
   c.update_scheme = 'simultaneous'
   c.standing_stats = True  # BN of the evaluated weights, as released

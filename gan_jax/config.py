@@ -90,6 +90,10 @@ def base_config() -> ml_collections.ConfigDict:
   # concatenated on the last axis, one logit per pack (m = 2: PacGAN2). It
   # widens D's input layer, so it lives with the model: models.build wraps D.
   c.model.pack = 1
+  # True (with pack > 1): G's training forward normalises each pack slot's
+  # samples by their own BatchNorm statistics, as PacGAN's released code,
+  # which calls G once per slot (updates.apply_g); False: the whole batch.
+  c.model.g_bn_per_slot = False
   # K > 0: class-conditional G and D (the dataset's K classes; see
   # gan_jax.models.conditional): G's `cond` 'bn' (class-conditional
   # BatchNorm, DCGAN/ResNet) or 'concat' (onehot(y) with z), D's `cond`

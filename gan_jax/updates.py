@@ -107,8 +107,28 @@ def apply_d(gan: GAN, config, params, stats, x, y, rng):
 
 
 def apply_g(gan: GAN, config, params, stats, z, y):
-  """G in training mode: z (B, z_dim), y (B,) -> (G(z, y), new statistics)."""
-  return _apply_train(gan.g, config, params, stats, z, y)
+  """G in training mode: z (B, z_dim), y (B,) -> (G(z, y), new statistics).
+
+  With config.model.g_bn_per_slot and a PacGAN D of m = model.pack > 1, G
+  runs on the m pack slots of the batch separately (example i in slot
+  i mod m, as models.pack), each normalised by its own BatchNorm
+  statistics; the new statistics are the slots' mean (running <- mom
+  running + (1 - mom) mean_j batch_j), as PacGAN's released code calls G
+  once per slot.
+  """
+  k = config.model.pack if config.model.get('g_bn_per_slot') else 1
+  if k == 1:
+    return _apply_train(gan.g, config, params, stats, z, y)
+
+  def groups(a):  # (B, ...) -> (k, B/k, ...), group j = rows j, j+k, ...
+    return a.reshape(a.shape[0] // k, k, *a.shape[1:]).swapaxes(0, 1)
+
+  out, new = jax.vmap(
+    lambda z, y: _apply_train(gan.g, config, params, stats, z, y),
+    in_axes=(0, None if y is None else 0),
+  )(groups(z), None if y is None else groups(y))
+  out = out.swapaxes(0, 1).reshape(z.shape[0], *out.shape[2:])
+  return out, jax.tree.map(lambda s: s.mean(0), new)
 
 
 def generate(gan: GAN, config, params, stats, z, y):

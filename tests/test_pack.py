@@ -219,6 +219,7 @@ def test_mode_collapse_sweep_points_are_valid():
     c = sweep.apply(base, p)
     validate.validate(c)
     assert c.batch_size == mode_collapse.SMOKE_PACKS_PER_BATCH * c.model.pack
+    assert c.model.g_bn_per_slot and c.model.g.bn_epsilon == 1e-4
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,9 @@
 closed form or a computation by hand (the update schemes are in
 test_schemes.py): SGD's lr and
 momentum schedules, the uniform noise prior, the fixed toy training set,
-[0, 1] images with a sigmoid G, BatchNorm in the MLP G, input dropout,
-weight initialisations, a training split slice; and their validation.
+[0, 1] images with a sigmoid G, BatchNorm in the MLP G (its epsilon, and
+per pack slot), input dropout, weight initialisations, a training split
+slice; and their validation.
 """
 
 import jax
@@ -14,6 +15,7 @@ import optax
 import pytest
 
 from gan_jax import data, errors, losses, sampling, train, train_state
+from gan_jax import updates
 from gan_jax import validate
 from gan_jax.models import mlp
 from experiments import goodfellow2014_mnist, toy_ring
@@ -150,6 +152,46 @@ def test_mlp_options_batchnorm_input_dropout_and_init():
   assert np.std(kernel) == pytest.approx(0.02, rel=0.1)
   with pytest.raises(ValueError, match='unknown init'):
     mlp.Discriminator(weight_init='uniform').init(jax.random.PRNGKey(0), x)
+
+
+def test_batchnorm_epsilon_in_the_mlp_generator():
+  """One hidden layer, BN at init (scale 1, bias 0): G(z) = relu((h -
+  mean h) / sqrt(var h + eps)) W1 + b1 with h = z W0 over the batch."""
+  z = jax.random.normal(jax.random.PRNGKey(0), (16, 3)) * 0.01
+  for eps in (1e-4, 1e-2):
+    g = mlp.Generator(
+      shape=(2,), hidden=(5,), output='linear', norm='batch', bn_epsilon=eps
+    )
+    v = g.init(jax.random.PRNGKey(1), z)
+    out, _ = g.apply(v, z, mutable=['batch_stats'])
+    p = v['params']
+    h = np.asarray(z) @ np.asarray(p['Dense_0']['kernel'])
+    h = (h - h.mean(0)) / np.sqrt(h.var(0) + eps)
+    want = np.maximum(h, 0) @ p['Dense_1']['kernel'] + p['Dense_1']['bias']
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-6)
+
+
+def test_g_batchnorm_per_pack_slot_is_one_g_call_per_slot():
+  """g_bn_per_slot with pack m: G's training output on rows j, j+m, ... is
+  G's output on those rows alone (slot j of models.pack), and the new
+  running statistics are the mean of the m calls'; without it, one call."""
+  c = _tiny_ring_config()
+  c.model.g.norm, c.model.pack, c.model.g_bn_per_slot = 'batch', 2, True
+  gan = train_state.build(c, (2,))
+  state = train_state.init_state(gan, 2, (2,), jax.random.PRNGKey(0))
+  z = jax.random.normal(jax.random.PRNGKey(1), (12, 2))
+  out, stats = updates.apply_g(gan, c, state.g_params, state.g_stats, z, None)
+  calls = [
+    updates._apply_train(gan.g, c, state.g_params, state.g_stats, z[j::2], None)
+    for j in range(2)
+  ]
+  for j, (want, _) in enumerate(calls):
+    np.testing.assert_allclose(out[j::2], want, rtol=1e-5, atol=1e-6)
+  mean = jax.tree.map(lambda a, b: (a + b) / 2, calls[0][1], calls[1][1])
+  jax.tree.map(np.testing.assert_allclose, stats, mean)
+  c.model.g_bn_per_slot = False
+  joint, _ = updates.apply_g(gan, c, state.g_params, state.g_stats, z, None)
+  assert not np.allclose(joint, out, atol=1e-3)
 
 
 def test_train_split_slice(mnist_dirs):

@@ -101,6 +101,7 @@ class Generator(nn.Module):
   hidden: tuple[int, ...] = (1200, 1200)
   output: str = 'tanh'  # a name in OUTPUTS
   norm: str = 'none'  # or 'batch'
+  bn_epsilon: float = 1e-5  # BatchNorm's eps (Blocks, PacGAN's code: 1e-4)
   activation: str = 'relu'  # a name in ACTIVATIONS
   weight_init: str = 'default'
   output_bias: str = 'zero'  # or 'marginals' (set from the data)
@@ -126,7 +127,7 @@ class Generator(nn.Module):
     for h in self.hidden:
       if self.norm == 'batch':
         x = nn.Dense(h, use_bias=False, kernel_init=init)(x)
-        x = norms.batch_norm(train, self.axis_name)(x)
+        x = norms.batch_norm(train, self.axis_name, self.bn_epsilon)(x)
       else:
         x = nn.Dense(h, kernel_init=init)(x)
       x = act(x)

@@ -21,13 +21,14 @@ NORMS = ('batch', 'layer', 'none')
 BN_MOMENTUM = 0.9  # running <- m running + (1 - m) batch
 
 
-def batch_norm(train, axis_name, **kwargs):
-  """BatchNorm (momentum BN_MOMENTUM, eps 1e-5); batch statistics when
-  `train`; `kwargs` go to nn.BatchNorm (e.g. use_scale=False)."""
+def batch_norm(train, axis_name, epsilon=1e-5, **kwargs):
+  """BatchNorm (momentum BN_MOMENTUM): (x - mean) / sqrt(var + epsilon) with
+  the batch's statistics when `train`; `kwargs` go to nn.BatchNorm (e.g.
+  use_scale=False)."""
   return nn.BatchNorm(
     use_running_average=not train,
     momentum=BN_MOMENTUM,
-    epsilon=1e-5,
+    epsilon=epsilon,
     axis_name=axis_name if train else None,
     **kwargs,
   )
