@@ -124,9 +124,8 @@ def apply_g(gan: GAN, config, params, stats, z, y):
     return a.reshape(a.shape[0] // k, k, *a.shape[1:]).swapaxes(0, 1)
 
   out, new = jax.vmap(
-    lambda z, y: _apply_train(gan.g, config, params, stats, z, y),
-    in_axes=(0, None if y is None else 0),
-  )(groups(z), None if y is None else groups(y))
+    lambda z, y: _apply_train(gan.g, config, params, stats, z, y)
+  )(*jax.tree.map(groups, (z, y)))  # a None y stays None
   out = out.swapaxes(0, 1).reshape(z.shape[0], *out.shape[2:])
   return out, jax.tree.map(lambda s: s.mean(0), new)
 

@@ -181,13 +181,18 @@ def test_g_batchnorm_per_pack_slot_is_one_g_call_per_slot():
   state = train_state.init_state(gan, 2, (2,), jax.random.PRNGKey(0))
   z = jax.random.normal(jax.random.PRNGKey(1), (12, 2))
   out, stats = updates.apply_g(gan, c, state.g_params, state.g_stats, z, None)
+  variables = {'params': state.g_params, 'batch_stats': state.g_stats}
   calls = [
-    updates._apply_train(gan.g, c, state.g_params, state.g_stats, z[j::2], None)
+    gan.g.apply(variables, z[j::2], None, train=True, mutable=['batch_stats'])
     for j in range(2)
   ]
   for j, (want, _) in enumerate(calls):
     np.testing.assert_allclose(out[j::2], want, rtol=1e-5, atol=1e-6)
-  mean = jax.tree.map(lambda a, b: (a + b) / 2, calls[0][1], calls[1][1])
+  mean = jax.tree.map(
+    lambda a, b: (a + b) / 2,
+    calls[0][1]['batch_stats'],
+    calls[1][1]['batch_stats'],
+  )
   jax.tree.map(np.testing.assert_allclose, stats, mean)
   c.model.g_bn_per_slot = False
   joint, _ = updates.apply_g(gan, c, state.g_params, state.g_stats, z, None)
