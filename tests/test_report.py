@@ -402,3 +402,81 @@ def test_pooled_shares_of_seeds_equal_the_whole_sweep(sweep_dir, tmp_path):
   (b / 'sweep.json').write_text(json.dumps(index))
   with pytest.raises(SystemExit, match='pool only shares of one sweep'):
     report.main([str(a), str(b), '--pool', '--out', str(pooled)])
+
+
+def _write_curve(path, steps, values):
+  """A run directory with only a config and evaluations of parzen_ll."""
+  path.mkdir(parents=True)
+  (path / 'config.json').write_text(json.dumps({'loss': 'x', 'seed': 0}))
+  rows = [
+    {'step': int(s), 'eval/parzen_ll': float(v)} for s, v in zip(steps, values)
+  ]
+  (path / 'metrics.jsonl').write_text(
+    ''.join(json.dumps(r) + '\n' for r in rows)
+  )
+
+
+def test_trend_line_on_log2_steps_and_where_it_meets_a_target(tmp_path):
+  # Two seeds 1 nat either side of 100 + 5 log2(step / 1000): the mean lies
+  # on that line, so the slope is 5 a doubling, its error 0, and 115 is met
+  # at step 8,000; evaluations before --trend_from are left out.
+  steps = np.array([500, 1000, 2000, 3000, 4000])
+  line = 100 + 5 * np.log2(steps / 1000)
+  for k, offset in enumerate((-1.0, 1.0)):
+    _write_curve(tmp_path / 'k' / f'model_{k}', steps, line + offset)
+  out = tmp_path / 'out'
+  report.main(
+    [str(tmp_path / 'k'), '--out', str(out), '--trend', 'parzen_ll',
+     '--trend_from', '1000', '--target', '115']
+  )  # fmt: skip
+  (row,) = _md(out / 'trend_parzen_ll.md')
+  assert row['steps fitted'] == '1000-4000' and row['n'] == '4'
+  assert float(row['last parzen_ll']) == pytest.approx(110)
+  slope, se = (float(x) for x in row['per doubling'].split(' ± '))
+  assert slope == pytest.approx(5) and se == pytest.approx(0, abs=1e-6)
+  assert row['reaches 115 at step (slope ± 2 se)'] == '8,000 (8,000 to 8,000)'
+
+
+def test_trend_slope_error_is_least_squares_and_a_receding_line_never_meets():
+  rng = np.random.default_rng(0)
+  steps = np.arange(1, 21) * 1000
+  values = 50 - 3 * np.log2(steps) + rng.normal(0, 0.5, len(steps))
+  run = read.Run(
+    'r',
+    {},
+    [],
+    [{'step': s, 'm': v} for s, v in zip(steps, values)],
+    None,
+    None,
+  )
+  g = read.Group('g', {}, [run])
+  t = stats.log_trend(g, 'm', target=60.0)
+  # The reference: least squares in matrix form, cov = s² (XᵀX)⁻¹.
+  x = np.stack([np.ones(len(steps)), np.log2(steps)], 1)
+  coef, rss, *_ = np.linalg.lstsq(x, values, rcond=None)
+  cov = rss[0] / (len(steps) - 2) * np.linalg.inv(x.T @ x)
+  assert t.slope == pytest.approx(coef[1]) and t.slope < 0
+  assert t.se == pytest.approx(np.sqrt(cov[1, 1]))
+  assert t.reach == (math.inf,) * 3  # falling, away from 60
+  lower = stats.log_trend(g, 'm', target=float(values[-1]) - 10)
+  at = 2 ** ((lower.final - 10 - coef[0]) / coef[1])
+  assert lower.reach[0] == pytest.approx(at, rel=1e-6) and at > steps[-1]
+  assert lower.reach[1] < lower.reach[0] < lower.reach[2]  # steeper: sooner
+
+
+def test_trend_flags_are_checked(tmp_path, capsys):
+  _write_curve(tmp_path / 'run', [1000, 2000], [1.0, 2.0])
+  report.main([str(tmp_path / 'run'), '--trend', 'parzen_ll'])
+  (row,) = _md(tmp_path / 'run' / 'report' / 'trend_parzen_ll.md')
+  assert row['per doubling'] == '1'  # 2 points: no error
+  report.main(
+    [str(tmp_path / 'run'), '--trend', 'parzen_ll', '--trend_from', '1500']
+  )
+  assert 'under 2 evaluations of parzen_ll' in capsys.readouterr().out
+  assert not _md(tmp_path / 'run' / 'report' / 'trend_parzen_ll.md')
+  with pytest.raises(SystemExit, match='--target needs --trend'):
+    report.main([str(tmp_path / 'run'), '--target', '3'])
+  with pytest.raises(
+    SystemExit, match="'fd' is no evaluation metric.*parzen_ll"
+  ):
+    report.main([str(tmp_path / 'run'), '--trend', 'fd'])

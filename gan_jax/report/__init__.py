@@ -1,6 +1,8 @@
 """Figures and tables from run and sweep directories.
 
   python -m gan_jax.report DIR [DIR ...] [--out OUT]
+  python -m gan_jax.report DIR --trend parzen_ll --trend_from 50000 \\
+      --target 221
 
 Each DIR is a run directory (the layout of gan_jax/rundir.py: config,
 metrics, sample grids, final results), a directory of model_<i>/ run
@@ -30,6 +32,10 @@ Written to OUT (default DIR/report):
   results.md, .csv      per group: overrides, seeds, the final metrics of the
                         runs' results and the last train row's d_real and
                         d_fake
+  trend_<metric>.md     with --trend: per group, the least-squares line of
+                        the metric's mean over seeds against log2(step)
+                        from --trend_from on (gain per doubling ± s.e.)
+                        and, with --target, the step where it meets it
 The G loss figure of the saturation study (each loss's G loss and its
 gradient against D(G(z))) needs JAX: experiments/saturation.py writes it.
 

@@ -6,7 +6,7 @@ import sys
 from absl import flags
 
 from gan_jax.errors import ReportError
-from gan_jax.report import figures, read
+from gan_jax.report import figures, read, stats, tables
 
 # Private: gan_jax.sample defines a global --out; both load in one process.
 FLAGS = flags.FlagValues()
@@ -20,9 +20,32 @@ flags.DEFINE_bool(
   'seeds): one group of all runs per group name.',
   FLAGS,
 )
+flags.DEFINE_string(
+  'trend',
+  None,
+  'An evaluation metric (e.g. parzen_ll): also write trend_<metric>.md, a '
+  'line per group through its mean against log2(step).',
+  FLAGS,
+)
+flags.DEFINE_integer(
+  'trend_from',
+  1,
+  'First evaluation step the trend line fits.',
+  lower_bound=1,
+  flag_values=FLAGS,
+)
+flags.DEFINE_float(
+  'target',
+  None,
+  'With --trend: also the step where each line meets this value.',
+  flag_values=FLAGS,
+)
 flags.DEFINE_bool('help', False, 'Show this help.', FLAGS, short_name='h')
 
-USAGE = 'usage: python -m gan_jax.report DIR [DIR ...] [--out OUT] [--pool]'
+USAGE = (
+  'usage: python -m gan_jax.report DIR [DIR ...] [--out OUT] [--pool] '
+  '[--trend METRIC [--trend_from STEP] [--target VALUE]]'
+)
 
 
 def _parse(argv: list[str]) -> tuple[list[str], str]:
@@ -38,9 +61,39 @@ def _parse(argv: list[str]) -> tuple[list[str], str]:
     raise SystemExit(0)
   if not dirs:
     raise SystemExit(f'error: no DIR given ({USAGE})')
+  if FLAGS.target is not None and FLAGS.trend is None:
+    raise SystemExit('error: --target needs --trend METRIC')
   if FLAGS.out is None and len(dirs) > 1:
     raise SystemExit('error: several DIRs: pass --out')
   return dirs, FLAGS.out or os.path.join(dirs[0], 'report')
+
+
+def _check_trend(groups: list[read.Group]) -> None:
+  """SystemExit unless --trend names an evaluation metric of the runs."""
+  valid = figures.eval_metrics(groups)
+  if FLAGS.trend not in valid:
+    raise SystemExit(
+      f'error: --trend {FLAGS.trend!r} is no evaluation metric of these '
+      f'runs; valid: {", ".join(valid) or "none (no evaluations logged)"}'
+    )
+
+
+def _write_trend(groups: list[read.Group], out: str) -> str:
+  """Writes OUT/trend_<metric>.md (notes a group with under 2 evaluations
+  from --trend_from on); returns its path."""
+  trends = []
+  for g in groups:
+    t = stats.log_trend(g, FLAGS.trend, FLAGS.trend_from, FLAGS.target)
+    if t is None:
+      print(
+        f'note: {g.label}: under 2 evaluations of {FLAGS.trend} from step '
+        f'{FLAGS.trend_from} on, no trend line'
+      )
+    else:
+      trends.append(t)
+  path = os.path.join(out, f'trend_{figures.file_name(FLAGS.trend)}.md')
+  tables.write_trend(trends, FLAGS.trend, FLAGS.target, path)
+  return path
 
 
 def main(argv: list[str] | None = None) -> list[str]:
@@ -55,7 +108,11 @@ def main(argv: list[str] | None = None) -> list[str]:
     raise SystemExit(f'error: {e}') from None
   for note in notes:
     print(f'note: {note}')
+  if FLAGS.trend is not None:
+    _check_trend(groups)
   paths = figures.write_report(groups, out, notes, read.read_references(dirs))
+  if FLAGS.trend is not None:
+    paths.append(_write_trend(groups, out))
   for p in paths:
     print(p)
   return paths

@@ -301,7 +301,9 @@ def plot_generator_losses(curves, path: str) -> str | None:
   return _save(fig, path)
 
 
-def _file_name(name: str) -> str:
+def file_name(name: str) -> str:
+  """`name` as a file name: '_' for each character but letters, digits,
+  '_', '.' and '-'."""
   return re.sub(r'[^\w.-]', '_', name)
 
 
@@ -342,11 +344,11 @@ def write_report(
     plot_grad_norms(groups, os.path.join(out, 'grad_norms.png')),
   ]
   paths += [
-    plot_eval(groups, m, os.path.join(out, f'eval_{_file_name(m)}.png'))
+    plot_eval(groups, m, os.path.join(out, f'eval_{file_name(m)}.png'))
     for m in eval_metrics(groups)
   ]
   paths += [
-    plot_final(groups, m, os.path.join(out, f'final_{_file_name(m)}.png'))
+    plot_final(groups, m, os.path.join(out, f'final_{file_name(m)}.png'))
     for m in stats.final_metrics(groups)
   ]
   paths.append(plot_samples(groups, os.path.join(out, 'samples.png')))

@@ -163,3 +163,72 @@ def real_data_rows(groups: list[Group]) -> list[Row]:
       )
     )
   return rows
+
+
+@dataclasses.dataclass
+class Trend:
+  """A least-squares line through a group's mean of one evaluation metric
+  against log2(step): y ~ a + slope log2(step)."""
+
+  group: str
+  first: int  # first and last step fitted
+  last: int
+  n: int  # evaluation steps fitted
+  final: float  # the group mean at the last step
+  slope: float  # gain per doubling of the step
+  se: float  # the slope's standard error (NaN for 2 points)
+  # Steps where the line meets the target: (at slope, at the slope 2 se
+  # steeper, at the slope 2 se shallower); inf where that line moves away
+  # from the target.
+  reach: tuple[float, float, float] | None
+
+
+def _meets(x, y, slope, target):
+  """The step where the line through (mean x, mean y) with `slope` in log2
+  steps meets `target`; inf when, past the last x, it moves away."""
+  xm, ym = x.mean(), y.mean()
+  if slope == 0 or (target - (ym + slope * (x[-1] - xm))) * slope < 0:
+    return math.inf
+  return float(2 ** (xm + (target - ym) / slope))
+
+
+def log_trend(
+  g: Group, metric: str, first_step: int = 1, target: float | None = None
+) -> Trend | None:
+  """The Trend of `metric` (an eval row key) over the evaluations from
+  `first_step` on, of the mean over the group's runs at each step
+  (aggregate); None with fewer than 2 such steps.
+
+  slope = sum (x - x̄)(y - ȳ) / sum (x - x̄)², x = log2(step), and se =
+  sqrt(sum r² / ((n - 2) sum (x - x̄)²)) from the residuals r: ordinary
+  least squares, which takes the residuals as independent; consecutive
+  evaluations of one run are not, so se is a lower bound.
+  """
+  steps, mean, _, _ = aggregate(series(r.evals, metric) for r in g.runs)
+  keep = steps >= max(first_step, 1)
+  x, y = np.log2(steps[keep].astype(np.float64)), mean[keep]
+  if len(x) < 2:
+    return None
+  sxx = float(((x - x.mean()) ** 2).sum())
+  slope = float(((x - x.mean()) * (y - y.mean())).sum() / sxx)
+  resid = y - y.mean() - slope * (x - x.mean())
+  n = len(x)
+  se = (
+    math.sqrt(float((resid**2).sum()) / ((n - 2) * sxx)) if n > 2 else math.nan
+  )
+  reach = None
+  if target is not None:
+    steeper = 2 * se * math.copysign(1, slope)
+    reach = tuple(
+      _meets(x, y, s, target) for s in (slope, slope + steeper, slope - steeper)
+    )
+  return Trend(
+    group=g.label,
+    first=int(steps[keep][0]),
+    last=int(steps[keep][-1]),
+    n=n,
+    final=float(y[-1]),
+    slope=slope,
+    se=se,
+    reach=reach,
+  )

@@ -1,12 +1,14 @@
-"""The results tables (results.md, results.csv) and their notes."""
+"""The results tables (results.md, results.csv, trend_<metric>.md) and their
+notes."""
 
 import csv
 import json
+import math
 
 from gan_jax import rundir
 from gan_jax.report.read import Group
 from gan_jax.report import stats
-from gan_jax.report.stats import Row
+from gan_jax.report.stats import Row, Trend
 
 
 def _fmt(x: float) -> str:
@@ -146,3 +148,49 @@ def protocol_notes(groups: list[Group]) -> list[str]:
       'only rows that share one',
     )
   return notes
+
+
+def _step(s: float) -> str:
+  """A step where a trend line meets its target: 'never' for inf, '?' for
+  NaN (a 2-point fit has no error)."""
+  if math.isinf(s):
+    return 'never'
+  return '?' if math.isnan(s) else f'{s:,.0f}'
+
+
+def write_trend(
+  trends: list[Trend], metric: str, target: float | None, path_md: str
+) -> None:
+  """Writes trend_<metric>.md: per group the line of `metric` against
+  log2(step) (stats.log_trend) and, with a target, where it meets it."""
+  head = ['group', 'steps fitted', 'n', f'last {metric}', 'per doubling']
+  if target is not None:
+    head.append(f'reaches {_fmt(target)} at step (slope ± 2 se)')
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+  for t in trends:
+    cells = [
+      t.group,
+      f'{t.first}-{t.last}',
+      str(t.n),
+      _fmt(t.final),
+      _cell(t.slope, None if math.isnan(t.se) else t.se),
+    ]
+    if t.reach is not None:
+      at, soon, late = t.reach
+      cells.append(f'{_step(at)} ({_step(soon)} to {_step(late)})')
+    lines.append('| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |')
+  text = [
+    f'# Trend of {metric}',
+    '',
+    (
+      f'Per group: a least-squares line through the mean over seeds of '
+      f'{metric} at each evaluation step against log2(step); per doubling: '
+      'its slope ± standard error. The residuals of consecutive evaluations '
+      'are correlated, so the error is a lower bound, and where the line '
+      'meets a target is an extrapolation, not a measurement.'
+    ),
+    '',
+    *lines,
+  ]
+  with open(path_md, 'w') as f:
+    f.write('\n'.join(text) + '\n')
