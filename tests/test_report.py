@@ -237,6 +237,21 @@ def test_sweep_tables_hold_mean_and_std_over_seeds(sweep_dir, tmp_path):
     _check_png(out / name)
   assert not (out / 'eval_seconds.png').exists()
   assert set(paths) == {str(p) for p in out.iterdir()}
+  # The eval figures' numbers: per group, metric and step, over the seeds.
+  evals = _csv(out / 'evals.csv')
+  for loss, seeds in GROUPS.items():
+    for i, name in enumerate(['fd', 'precision']):
+      scale = (2, 1) if name == 'fd' else (0.5, 1)  # step 10: 2 fd, p / 2
+      for step, k in zip((10, 20), scale):
+        (row,) = [
+          r
+          for r in evals
+          if (r['group'], r['metric'], r['step'])
+          == (f'loss={loss}', name, str(step))
+        ]
+        xs = [k * s[i] for s in seeds]
+        assert float(row['mean']) == pytest.approx(sum(xs) / 3, rel=1e-12)
+        assert (float(row['min']), float(row['max'])) == (min(xs), max(xs))
 
 
 def test_single_run_directory(tmp_path, capsys):

@@ -23,6 +23,7 @@ Written to OUT (default DIR/report):
   d_outputs.png         mean D(x) (d_real) and mean D(G(z)) (d_fake)
   grad_norms.png        G and D gradient norms, log scale
   eval_<metric>.png     each evaluation metric of the metrics file
+  evals.csv             their numbers: group, metric, step, mean, min, max
   final_<metric>.png    each final metric, a dot per run
   samples.png           the newest sample grid of each group's first run
   classifier_accuracy.png  test accuracy of the classifiers trained on real,

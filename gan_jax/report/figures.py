@@ -355,6 +355,8 @@ def write_report(
   paths.append(
     plot_accuracies(groups, os.path.join(out, 'classifier_accuracy.png'))
   )
+  evals = os.path.join(out, 'evals.csv')
+  tables.write_evals(table_groups, eval_metrics(groups), evals)
   md, csv = os.path.join(out, 'results.md'), os.path.join(out, 'results.csv')
   tables.write_table(
     stats.group_table(table_groups) + stats.real_data_rows(table_groups),
@@ -363,4 +365,4 @@ def write_report(
     [*notes, *tables.protocol_notes(table_groups)],
     references,
   )
-  return [p for p in paths if p] + [md, csv]
+  return [p for p in paths if p] + [evals, md, csv]

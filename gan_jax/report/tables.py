@@ -1,5 +1,5 @@
-"""The results tables (results.md, results.csv, trend_<metric>.md) and their
-notes."""
+"""The tables (results.md, results.csv, evals.csv, trend_<metric>.md) and
+the results' notes."""
 
 import csv
 import json
@@ -194,3 +194,17 @@ def write_trend(
   ]
   with open(path_md, 'w') as f:
     f.write('\n'.join(text) + '\n')
+
+
+def write_evals(groups: list[Group], metrics: list[str], path_csv: str) -> None:
+  """Writes evals.csv, the numbers of the eval_<metric> figures: a row per
+  group, metric and evaluation step with the mean, min and max over the
+  runs that logged it (stats.aggregate)."""
+  with open(path_csv, 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['group', 'metric', 'step', 'mean', 'min', 'max'])
+    for g in groups:
+      for m in metrics:
+        curve = stats.aggregate(stats.series(r.evals, m) for r in g.runs)
+        for step, *values in zip(*curve):
+          w.writerow([g.label, m, int(step), *(repr(float(v)) for v in values)])
