@@ -343,9 +343,10 @@ def write_report(
     plot_d_outputs(groups, os.path.join(out, 'd_outputs.png')),
     plot_grad_norms(groups, os.path.join(out, 'grad_norms.png')),
   ]
+  metrics = eval_metrics(groups)
   paths += [
     plot_eval(groups, m, os.path.join(out, f'eval_{file_name(m)}.png'))
-    for m in eval_metrics(groups)
+    for m in metrics
   ]
   paths += [
     plot_final(groups, m, os.path.join(out, f'final_{file_name(m)}.png'))
@@ -356,7 +357,7 @@ def write_report(
     plot_accuracies(groups, os.path.join(out, 'classifier_accuracy.png'))
   )
   evals = os.path.join(out, 'evals.csv')
-  tables.write_evals(table_groups, eval_metrics(groups), evals)
+  tables.write_evals(table_groups, metrics, evals)
   md, csv = os.path.join(out, 'results.md'), os.path.join(out, 'results.csv')
   tables.write_table(
     stats.group_table(table_groups) + stats.real_data_rows(table_groups),

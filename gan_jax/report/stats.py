@@ -183,11 +183,10 @@ class Trend:
   reach: tuple[float, float, float] | None
 
 
-def _meets(x, y, slope, target):
-  """The step where the line through (mean x, mean y) with `slope` in log2
-  steps meets `target`; inf when, past the last x, it moves away."""
-  xm, ym = x.mean(), y.mean()
-  if slope == 0 or (target - (ym + slope * (x[-1] - xm))) * slope < 0:
+def _meets(xm, ym, x_last, slope, target):
+  """The step where the line through (xm, ym) with `slope` in log2 steps
+  meets `target`; inf when, past x_last, it moves away."""
+  if slope == 0 or (target - (ym + slope * (x_last - xm))) * slope < 0:
     return math.inf
   return float(2 ** (xm + (target - ym) / slope))
 
@@ -209,9 +208,10 @@ def log_trend(
   x, y = np.log2(steps[keep].astype(np.float64)), mean[keep]
   if len(x) < 2:
     return None
-  sxx = float(((x - x.mean()) ** 2).sum())
-  slope = float(((x - x.mean()) * (y - y.mean())).sum() / sxx)
-  resid = y - y.mean() - slope * (x - x.mean())
+  xm, ym = x.mean(), y.mean()
+  sxx = float(((x - xm) ** 2).sum())
+  slope = float(((x - xm) * (y - ym)).sum() / sxx)
+  resid = y - ym - slope * (x - xm)
   n = len(x)
   se = (
     math.sqrt(float((resid**2).sum()) / ((n - 2) * sxx)) if n > 2 else math.nan
@@ -220,7 +220,8 @@ def log_trend(
   if target is not None:
     steeper = 2 * se * math.copysign(1, slope)
     reach = tuple(
-      _meets(x, y, s, target) for s in (slope, slope + steeper, slope - steeper)
+      _meets(xm, ym, x[-1], s, target)
+      for s in (slope, slope + steeper, slope - steeper)
     )
   return Trend(
     group=g.label,

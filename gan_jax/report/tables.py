@@ -29,6 +29,15 @@ def _value(v) -> str:
   )
 
 
+def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+  """Markdown lines of a table: the head, its rule, a line per row of cells
+  ('|' in a cell escaped)."""
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+  for cells in rows:
+    lines.append('| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |')
+  return lines
+
+
 def _head_cells(row: Row, keys: list[str]) -> list:
   """group, the override `keys` ('' where the row has none), n, n_eval, step."""
   values = [
@@ -45,14 +54,14 @@ def write_table(
   keys = list(dict.fromkeys(k for r in rows for k in r.overrides))
   stats = list(dict.fromkeys(k for r in rows for k in r.stats))
   head = ['group', *keys, 'n', 'n_eval', 'step']
-  lines = [
-    '| ' + ' | '.join(head + stats) + ' |',
-    '|' + ' --- |' * (len(head) + len(stats)),
-  ]
-  for r in rows:
-    cells = [str(c) for c in _head_cells(r, keys)]
-    cells += [_cell(*r.stats.get(k, (None, None))) for k in stats]
-    lines.append('| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |')
+  lines = _md_table(
+    head + stats,
+    [
+      [str(c) for c in _head_cells(r, keys)]
+      + [_cell(*r.stats.get(k, (None, None))) for k in stats]
+      for r in rows
+    ],
+  )
   text = [
     '# Results',
     '',
@@ -166,7 +175,7 @@ def write_trend(
   head = ['group', 'steps fitted', 'n', f'last {metric}', 'per doubling']
   if target is not None:
     head.append(f'reaches {_fmt(target)} at step (slope ± 2 se)')
-  lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+  body = []
   for t in trends:
     cells = [
       t.group,
@@ -178,7 +187,7 @@ def write_trend(
     if t.reach is not None:
       at, soon, late = t.reach
       cells.append(f'{_step(at)} ({_step(soon)} to {_step(late)})')
-    lines.append('| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |')
+    body.append(cells)
   text = [
     f'# Trend of {metric}',
     '',
@@ -190,7 +199,7 @@ def write_trend(
       'meets a target is an extrapolation, not a measurement.'
     ),
     '',
-    *lines,
+    *_md_table(head, body),
   ]
   with open(path_md, 'w') as f:
     f.write('\n'.join(text) + '\n')
