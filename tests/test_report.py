@@ -358,18 +358,21 @@ def test_paper_table_puts_each_paper_number_beside_the_matching_group():
     stats.Row(
       'loss=b', {'loss': 'b', 'pack': 1}, 1, 1, '10', {'fd': (5, None)}
     ),
+    stats.Row('loss=x|y', {'loss': 'x|y'}, 1, 1, '10', {'fd': (4, None)}),
   ]
   ref = {
     'source': 'Some et al.',
     'rows': [
       {'where': {'loss': 'b', 'pack': 1}, 'metrics': {'fd': [7.5, 0.5]}},
       {'where': {'loss': 'c'}, 'metrics': {'fd': 1.0}},  # no such group
+      {'where': {'loss': 'x|y'}, 'metrics': {'fd': 3}},
     ],
   }
   lines = tables.paper_table(rows, [ref])
   assert lines[1] == '## Beside the paper: Some et al.'
-  assert lines[-1] == '| loss=b | fd | 5 | 7.5 ± 0.5 |'
-  assert len(lines) == 6  # blank, title, blank, header, rule, one row
+  assert lines[-2] == '| loss=b | fd | 5 | 7.5 ± 0.5 |'
+  assert lines[-1] == '| loss=x\\|y | fd | 4 | 3 |'  # '|' escaped
+  assert len(lines) == 7  # blank, title, blank, header, rule, two rows
   assert tables.paper_table(rows, []) == []
 
 
@@ -449,22 +452,39 @@ def test_trend_line_on_log2_steps_and_where_it_meets_a_target(tmp_path):
   assert float(row['last parzen_ll']) == pytest.approx(110)
   slope, se = (float(x) for x in row['per doubling'].split(' ± '))
   assert slope == pytest.approx(5) and se == pytest.approx(0, abs=1e-6)
+  assert float(row['se over runs']) == pytest.approx(0, abs=1e-6)
   assert row['reaches 115 at step (slope ± 2 se)'] == '8,000 (8,000 to 8,000)'
+
+
+def _run(name, steps, values):
+  rows = [{'step': int(s), 'm': float(v)} for s, v in zip(steps, values)]
+  return read.Run(name, {}, [], rows, None, None)
+
+
+def test_trend_error_over_runs_is_the_spread_of_their_own_slopes():
+  # Three noise-free runs rising 4, 5 and 9 a doubling: the mean's line has
+  # slope 6 and no residual (se 0), the runs' slopes a standard error of
+  # stdev(4, 5, 9) / sqrt(3); the reach bounds take the larger error, each
+  # a line through the mean point (step 2,828, value 19).
+  steps = np.array([1000, 2000, 4000, 8000])
+  x = np.log2(steps / 1000)
+  runs = [_run(f'r{k}', steps, 10 + k * x) for k in (4, 5, 9)]
+  t = stats.log_trend(read.Group('g', {}, runs), 'm', target=40.0)
+  se_runs = np.std([4, 5, 9], ddof=1) / np.sqrt(3)
+  assert t.slope == pytest.approx(6) and t.se == pytest.approx(0, abs=1e-9)
+  assert t.se_runs == pytest.approx(se_runs)
+  for reach, slope in zip(t.reach, (6, 6 + 2 * se_runs, 6 - 2 * se_runs)):
+    assert reach == pytest.approx(1000 * 2 ** (1.5 + (40 - 19) / slope))
+  # One run: no error over runs, and the bounds fall back to se.
+  alone = stats.log_trend(read.Group('g', {}, runs[:1]), 'm', target=30.0)
+  assert math.isnan(alone.se_runs) and alone.reach == (32000.0,) * 3
 
 
 def test_trend_slope_error_is_least_squares_and_a_receding_line_never_meets():
   rng = np.random.default_rng(0)
   steps = np.arange(1, 21) * 1000
   values = 50 - 3 * np.log2(steps) + rng.normal(0, 0.5, len(steps))
-  run = read.Run(
-    'r',
-    {},
-    [],
-    [{'step': s, 'm': v} for s, v in zip(steps, values)],
-    None,
-    None,
-  )
-  g = read.Group('g', {}, [run])
+  g = read.Group('g', {}, [_run('r', steps, values)])
   t = stats.log_trend(g, 'm', target=60.0)
   # The reference: least squares in matrix form, cov = s² (XᵀX)⁻¹.
   x = np.stack([np.ones(len(steps)), np.log2(steps)], 1)
@@ -484,6 +504,7 @@ def test_trend_flags_are_checked(tmp_path, capsys):
   report.main([str(tmp_path / 'run'), '--trend', 'parzen_ll'])
   (row,) = _md(tmp_path / 'run' / 'report' / 'trend_parzen_ll.md')
   assert row['per doubling'] == '1'  # 2 points: no error
+  assert row['se over runs'] == ''  # 1 run
   report.main(
     [str(tmp_path / 'run'), '--trend', 'parzen_ll', '--trend_from', '1500']
   )

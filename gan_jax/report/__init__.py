@@ -35,8 +35,9 @@ Written to OUT (default DIR/report):
                         d_fake
   trend_<metric>.md     with --trend: per group, the least-squares line of
                         the metric's mean over seeds against log2(step)
-                        from --trend_from on (gain per doubling ± s.e.)
-                        and, with --target, the step where it meets it
+                        from --trend_from on (gain per doubling ± s.e.,
+                        and the s.e. over the runs' own slopes) and, with
+                        --target, the step where it meets it
 The G loss figure of the saturation study (each loss's G loss and its
 gradient against D(G(z))) needs JAX: experiments/saturation.py writes it.
 

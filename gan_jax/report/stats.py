@@ -176,10 +176,13 @@ class Trend:
   n: int  # evaluation steps fitted
   final: float  # the group mean at the last step
   slope: float  # gain per doubling of the step
-  se: float  # the slope's standard error (NaN for 2 points)
+  se: float  # the slope's least-squares standard error (NaN for 2 points)
+  # The standard error of the mean of the runs' own slopes over the same
+  # steps, std / sqrt(runs) (NaN under 2 runs).
+  se_runs: float
   # Steps where the line meets the target: (at slope, at the slope 2 se
-  # steeper, at the slope 2 se shallower); inf where that line moves away
-  # from the target.
+  # steeper, at the slope 2 se shallower), se the larger of se and se_runs;
+  # inf where that line moves away from the target.
   reach: tuple[float, float, float] | None
 
 
@@ -191,23 +194,10 @@ def _meets(xm, ym, x_last, slope, target):
   return float(2 ** (xm + (target - ym) / slope))
 
 
-def log_trend(
-  g: Group, metric: str, first_step: int = 1, target: float | None = None
-) -> Trend | None:
-  """The Trend of `metric` (an eval row key) over the evaluations from
-  `first_step` on, of the mean over the group's runs at each step
-  (aggregate); None with fewer than 2 such steps.
-
-  slope = sum (x - x̄)(y - ȳ) / sum (x - x̄)², x = log2(step), and se =
-  sqrt(sum r² / ((n - 2) sum (x - x̄)²)) from the residuals r: ordinary
-  least squares, which takes the residuals as independent; consecutive
-  evaluations of one run are not, so se is a lower bound.
-  """
-  steps, mean, _, _ = aggregate(series(r.evals, metric) for r in g.runs)
-  keep = steps >= max(first_step, 1)
-  x, y = np.log2(steps[keep].astype(np.float64)), mean[keep]
-  if len(x) < 2:
-    return None
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+  """(slope, se) of the least-squares line y ~ a + slope x: slope =
+  sum (x - x̄)(y - ȳ) / sum (x - x̄)², se = sqrt(sum r² / ((n - 2)
+  sum (x - x̄)²)) from the residuals r (NaN for 2 points)."""
   xm, ym = x.mean(), y.mean()
   sxx = float(((x - xm) ** 2).sum())
   slope = float(((x - xm) * (y - ym)).sum() / sxx)
@@ -216,20 +206,56 @@ def log_trend(
   se = (
     math.sqrt(float((resid**2).sum()) / ((n - 2) * sxx)) if n > 2 else math.nan
   )
+  return slope, se
+
+
+def log_trend(
+  g: Group, metric: str, first_step: int = 1, target: float | None = None
+) -> Trend | None:
+  """The Trend of `metric` (an eval row key) over the evaluations from
+  `first_step` on, of the mean over the group's runs at each step
+  (aggregate); None with fewer than 2 such steps.
+
+  Two errors of the slope: se, ordinary least squares, which takes the
+  residuals as independent (consecutive evaluations of one run are not, so
+  it is a lower bound); and se_runs, from the spread of each run's own
+  slope over the same steps, the runs being independent (few runs make it
+  a rough one).
+  """
+  steps, mean, _, _ = aggregate(series(r.evals, metric) for r in g.runs)
+  first_step = max(first_step, 1)
+  keep = steps >= first_step
+  x, y = np.log2(steps[keep].astype(np.float64)), mean[keep]
+  if len(x) < 2:
+    return None
+  slope, se = _line(x, y)
+  slopes = []
+  for r in g.runs:
+    s, v = series(r.evals, metric)
+    on = s >= first_step
+    if on.sum() >= 2:
+      slopes.append(_line(np.log2(s[on].astype(np.float64)), v[on])[0])
+  se_runs = (
+    statistics.stdev(slopes) / math.sqrt(len(slopes))
+    if len(slopes) > 1
+    else math.nan
+  )
   reach = None
   if target is not None:
-    steeper = 2 * se * math.copysign(1, slope)
+    bound = max((e for e in (se, se_runs) if not math.isnan(e)), default=0.0)
+    steeper = 2 * bound * math.copysign(1, slope)
     reach = tuple(
-      _meets(xm, ym, x[-1], s, target)
+      _meets(x.mean(), y.mean(), x[-1], s, target)
       for s in (slope, slope + steeper, slope - steeper)
     )
   return Trend(
     group=g.label,
     first=int(steps[keep][0]),
     last=int(steps[keep][-1]),
-    n=n,
+    n=len(x),
     final=float(y[-1]),
     slope=slope,
     se=se,
+    se_runs=se_runs,
     reach=reach,
   )

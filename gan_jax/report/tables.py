@@ -115,15 +115,14 @@ def paper_table(rows: list[Row], references: list[dict]) -> list[str]:
           if isinstance(paper, (list, tuple)):
             paper = f'{_fmt(paper[0])} ± {_fmt(paper[1])}'
           ours = _cell(*r.stats.get(metric, (None, None)))
-          body.append(f'| {r.group} | {metric} | {ours} | {paper} |')
+          body.append([r.group, metric, ours, str(paper)])
     if body:
+      head = ['group', 'metric', 'ours (mean ± std)', 'paper']
       lines += [
         '',
         f'## Beside the paper: {ref.get("source", "")}',
         '',
-        '| group | metric | ours (mean ± std) | paper |',
-        '| --- | --- | --- | --- |',
-        *body,
+        *_md_table(head, body),
       ]
   return lines
 
@@ -173,6 +172,7 @@ def write_trend(
   """Writes trend_<metric>.md: per group the line of `metric` against
   log2(step) (stats.log_trend) and, with a target, where it meets it."""
   head = ['group', 'steps fitted', 'n', f'last {metric}', 'per doubling']
+  head.append('se over runs')
   if target is not None:
     head.append(f'reaches {_fmt(target)} at step (slope ± 2 se)')
   body = []
@@ -183,6 +183,7 @@ def write_trend(
       str(t.n),
       _fmt(t.final),
       _cell(t.slope, None if math.isnan(t.se) else t.se),
+      '' if math.isnan(t.se_runs) else _fmt(t.se_runs),
     ]
     if t.reach is not None:
       at, soon, late = t.reach
@@ -194,9 +195,11 @@ def write_trend(
     (
       f'Per group: a least-squares line through the mean over seeds of '
       f'{metric} at each evaluation step against log2(step); per doubling: '
-      'its slope ± standard error. The residuals of consecutive evaluations '
-      'are correlated, so the error is a lower bound, and where the line '
-      'meets a target is an extrapolation, not a measurement.'
+      'its slope ± least-squares standard error, a lower bound since the '
+      'residuals of consecutive evaluations are correlated; se over runs: '
+      "the standard error of the mean of the runs' own slopes, the runs "
+      'being independent. Where the line meets a target (slope ± 2 se, se '
+      'the larger of the two) is an extrapolation, not a measurement.'
     ),
     '',
     *_md_table(head, body),
