@@ -222,7 +222,8 @@ def log_trend(
   slope over the same steps, the runs being independent (few runs make it
   a rough one).
   """
-  steps, mean, _, _ = aggregate(series(r.evals, metric) for r in g.runs)
+  curves = [series(r.evals, metric) for r in g.runs]
+  steps, mean, _, _ = aggregate(curves)
   first_step = max(first_step, 1)
   keep = steps >= first_step
   x, y = np.log2(steps[keep].astype(np.float64)), mean[keep]
@@ -230,8 +231,7 @@ def log_trend(
     return None
   slope, se = _line(x, y)
   slopes = []
-  for r in g.runs:
-    s, v = series(r.evals, metric)
+  for s, v in curves:
     on = s >= first_step
     if on.sum() >= 2:
       slopes.append(_line(np.log2(s[on].astype(np.float64)), v[on])[0])
@@ -244,8 +244,9 @@ def log_trend(
   if target is not None:
     bound = max((e for e in (se, se_runs) if not math.isnan(e)), default=0.0)
     steeper = 2 * bound * math.copysign(1, slope)
+    xm, ym = x.mean(), y.mean()
     reach = tuple(
-      _meets(x.mean(), y.mean(), x[-1], s, target)
+      _meets(xm, ym, x[-1], s, target)
       for s in (slope, slope + steeper, slope - steeper)
     )
   return Trend(

@@ -171,8 +171,14 @@ def write_trend(
 ) -> None:
   """Writes trend_<metric>.md: per group the line of `metric` against
   log2(step) (stats.log_trend) and, with a target, where it meets it."""
-  head = ['group', 'steps fitted', 'n', f'last {metric}', 'per doubling']
-  head.append('se over runs')
+  head = [
+    'group',
+    'steps fitted',
+    'n',
+    f'last {metric}',
+    'per doubling',
+    'se over runs',
+  ]
   if target is not None:
     head.append(f'reaches {_fmt(target)} at step (slope ± 2 se)')
   body = []
