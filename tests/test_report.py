@@ -176,6 +176,19 @@ def _md(path, real=False):
   return _groups_only(rows, real)
 
 
+def _md_tables(path):
+  """Each markdown table of the file as a list of {header: cell}."""
+  tables, lines = [], []
+  for line in [*path.read_text().splitlines(), '']:
+    if line.startswith('|'):
+      lines.append(line)
+    elif lines:
+      split = lambda line: [c.strip() for c in line.strip('|').split(' | ')]
+      tables.append([dict(zip(split(lines[0]), split(r))) for r in lines[2:]])
+      lines = []
+  return tables
+
+
 def _check_png(path):
   assert path.stat().st_size > 0
   with Image.open(path) as im:
@@ -447,13 +460,20 @@ def test_trend_line_on_log2_steps_and_where_it_meets_a_target(tmp_path):
     [str(tmp_path / 'k'), '--out', str(out), '--trend', 'parzen_ll',
      '--trend_from', '1000', '--target', '115']
   )  # fmt: skip
-  (row,) = _md(out / 'trend_parzen_ll.md')
+  (row,), (fit,) = _md_tables(out / 'trend_parzen_ll.md')
   assert row['steps fitted'] == '1000-4000' and row['n'] == '4'
   assert float(row['last parzen_ll']) == pytest.approx(110)
   slope, se = (float(x) for x in row['per doubling'].split(' ± '))
   assert slope == pytest.approx(5) and se == pytest.approx(0, abs=1e-6)
   assert float(row['se over runs']) == pytest.approx(0, abs=1e-6)
   assert row['reaches 115 at step (slope ± 2 se)'] == '8,000 (8,000 to 8,000)'
+  # A line in log2(step) has no bend: the saturating fit's smallest power.
+  assert fit == {
+    'group': 'k',
+    'power': f'{stats.POWERS[0]:.3g}',
+    'limit (se over runs)': 'no bend',
+    'reaches 115 at step': '',
+  }
 
 
 def _run(name, steps, values):
@@ -499,17 +519,44 @@ def test_trend_slope_error_is_least_squares_and_a_receding_line_never_meets():
   assert lower.reach[1] < lower.reach[0] < lower.reach[2]  # steeper: sooner
 
 
+def test_saturating_fit_recovers_a_power_law_and_its_limit():
+  # Three noise-free runs limit_k - 100 u^-c, u = step / 1,000, limits 250,
+  # 260, 270 and c on the grid: the mean is the same law with limit 260, met
+  # at 250 where 100 u^-c = 10, u = 10^(1/c); the limit's error over runs is
+  # stdev(250, 260, 270) / sqrt(3).
+  c = float(stats.POWERS[300])
+  steps = 1000 * 2.0 ** np.arange(8)
+  runs = [
+    _run(f'r{k}', steps, limit - 100 * (steps / 1000) ** -c)
+    for k, limit in enumerate((250, 260, 270))
+  ]
+  t = stats.log_trend(read.Group('g', {}, runs), 'm', target=250.0)
+  assert t.power == c and t.limit == pytest.approx(260)
+  assert t.limit_se_runs == pytest.approx(10 / np.sqrt(3))
+  assert t.limit_reach == pytest.approx(1000 * 10 ** (1 / c))
+  # A target past the limit is never met; a falling law is fitted as well.
+  first = stats.log_trend(read.Group('g', {}, runs[:1]), 'm', target=255.0)
+  assert first.limit == pytest.approx(250) and first.limit_reach == math.inf
+  falling = [_run('f', steps, 5 + 3 * (steps / 1000) ** -c)]
+  t = stats.log_trend(read.Group('g', {}, falling), 'm', target=6.0)
+  assert t.limit == pytest.approx(5) and math.isnan(t.limit_se_runs)
+  assert t.limit_reach == pytest.approx(1000 * 3 ** (1 / c))
+
+
 def test_trend_flags_are_checked(tmp_path, capsys):
   _write_curve(tmp_path / 'run', [1000, 2000], [1.0, 2.0])
   report.main([str(tmp_path / 'run'), '--trend', 'parzen_ll'])
-  (row,) = _md(tmp_path / 'run' / 'report' / 'trend_parzen_ll.md')
+  (row,), _ = _md_tables(tmp_path / 'run' / 'report' / 'trend_parzen_ll.md')
   assert row['per doubling'] == '1'  # 2 points: no error
   assert row['se over runs'] == ''  # 1 run
   report.main(
     [str(tmp_path / 'run'), '--trend', 'parzen_ll', '--trend_from', '1500']
   )
   assert 'under 2 evaluations of parzen_ll' in capsys.readouterr().out
-  assert not _md(tmp_path / 'run' / 'report' / 'trend_parzen_ll.md')
+  assert _md_tables(tmp_path / 'run' / 'report' / 'trend_parzen_ll.md') == [
+    [],
+    [],
+  ]
   with pytest.raises(SystemExit, match='--target needs --trend'):
     report.main([str(tmp_path / 'run'), '--target', '3'])
   with pytest.raises(

@@ -36,8 +36,10 @@ Written to OUT (default DIR/report):
   trend_<metric>.md     with --trend: per group, the least-squares line of
                         the metric's mean over seeds against log2(step)
                         from --trend_from on (gain per doubling ± s.e.,
-                        and the s.e. over the runs' own slopes) and, with
-                        --target, the step where it meets it
+                        and the s.e. over the runs' own slopes), the
+                        saturating fit limit - b (step/first)^-power and
+                        its limit and, with --target, the step where each
+                        meets it
 The G loss figure of the saturation study (each loss's G loss and its
 gradient against D(G(z))) needs JAX: experiments/saturation.py writes it.
 

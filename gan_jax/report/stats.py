@@ -167,8 +167,9 @@ def real_data_rows(groups: list[Group]) -> list[Row]:
 
 @dataclasses.dataclass
 class Trend:
-  """A least-squares line through a group's mean of one evaluation metric
-  against log2(step): y ~ a + slope log2(step)."""
+  """Two fits to a group's mean of one evaluation metric against step: a
+  least-squares line in log2(step), y ~ a + slope log2(step), and a
+  saturating power law, y ~ limit - b (step / first)^-power."""
 
   group: str
   first: int  # first and last step fitted
@@ -184,6 +185,18 @@ class Trend:
   # steeper, at the slope 2 se shallower), se the larger of se and se_runs;
   # inf where that line moves away from the target.
   reach: tuple[float, float, float] | None
+  # The saturating fit y ~ limit - b (step / first)^-power over the same
+  # mean (_saturation); NaN power and limit under 4 steps, limit inf where
+  # the steps show no bend (power at POWERS[0]: a line in log2(step)).
+  power: float
+  limit: float
+  limit_se_runs: float  # std / sqrt(runs) of the runs' own limits
+  limit_reach: float | None  # step where the fit meets the target
+
+
+# The exponents _saturation tries: 1.2 % apart, from a curve with hardly a
+# bend (0.01) to one flat after its first doubling (4).
+POWERS = np.geomspace(0.01, 4.0, 512)
 
 
 def _meets(xm, ym, x_last, slope, target):
@@ -209,6 +222,33 @@ def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
   return slope, se
 
 
+def _saturation(u: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+  """(limit, b, power) of the least-squares fit y ~ limit - b u^-power, u >= 1
+  the step over the first fitted one: for each power on POWERS the fit is
+  linear in (limit, b); the power with the least squared residual wins
+  (profile least squares). limit is inf where that power is POWERS[0] (no
+  bend: the fit would rather be a line in log u, the limit of c -> 0)."""
+  best = (math.inf, 0.0, 0.0, 0.0)
+  for c in POWERS:
+    a = np.stack([np.ones_like(u), -(u**-c)], 1)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    rss = float(((a @ coef - y) ** 2).sum())
+    if rss < best[0]:
+      best = (rss, float(coef[0]), float(coef[1]), float(c))
+  _, limit, b, c = best
+  return (math.inf if c == POWERS[0] else limit), b, c
+
+
+def _saturation_reach(limit: float, b: float, c: float, target: float) -> float:
+  """u where limit - b u^-c = target: ((limit - target) / b)^(-1/c); inf
+  where the fit never gets there (target at or past its limit), NaN with
+  no limit measured."""
+  if not math.isfinite(limit):
+    return math.nan
+  r = (limit - target) / b if b else 0.0
+  return r ** (-1 / c) if r > 0 else math.inf
+
+
 def log_trend(
   g: Group, metric: str, first_step: int = 1, target: float | None = None
 ) -> Trend | None:
@@ -220,7 +260,7 @@ def log_trend(
   residuals as independent (consecutive evaluations of one run are not, so
   it is a lower bound); and se_runs, from the spread of each run's own
   slope over the same steps, the runs being independent (few runs make it
-  a rough one).
+  a rough one). The saturating fit's limit has the second kind only.
   """
   curves = [series(r.evals, metric) for r in g.runs]
   steps, mean, _, _ = aggregate(curves)
@@ -240,6 +280,20 @@ def log_trend(
     if len(slopes) > 1
     else math.nan
   )
+  power = limit = limit_se_runs = math.nan
+  limit_reach = None
+  if len(x) >= 4:
+    u0 = float(steps[keep][0])
+    limit, b, power = _saturation(steps[keep] / u0, y)
+    limits = [
+      _saturation(s[s >= first_step] / u0, v[s >= first_step])[0]
+      for s, v in curves
+      if (s >= first_step).sum() >= 4
+    ]
+    if len(limits) > 1 and all(map(math.isfinite, limits)):
+      limit_se_runs = statistics.stdev(limits) / math.sqrt(len(limits))
+    if target is not None:
+      limit_reach = u0 * _saturation_reach(limit, b, power, target)
   reach = None
   if target is not None:
     bound = max((e for e in (se, se_runs) if not math.isnan(e)), default=0.0)
@@ -259,4 +313,8 @@ def log_trend(
     se=se,
     se_runs=se_runs,
     reach=reach,
+    power=power,
+    limit=limit,
+    limit_se_runs=limit_se_runs,
+    limit_reach=limit_reach,
   )
