@@ -5,6 +5,8 @@
   python launch.py --config=experiments/goodfellow2014_mnist.py:smoke \\
       --workdir=runs/goodfellow2014_smoke --sweep
   python -m gan_jax.report runs/goodfellow2014
+  python -m experiments.goodfellow2014_mnist runs/goodfellow2014 [FROM_EPOCH]
+The last: Parzen against the learning rate spent (lr_reading).
 One point alone: --config=experiments/goodfellow2014_mnist.py:seed=1 without
 --sweep. Where TFDS cannot download MNIST, add
 --config.data.manual_dir=<folder of the four original .gz files>.
@@ -74,11 +76,19 @@ weights, Adam 2e-4 (b1 0.5), alternating updates, 12,000 updates.
 Smoke: tiny MLPs, 20 steps, 200 samples, the 300-step LeNet; seconds a point.
 """
 
+import math
+import statistics
+import sys
+
 import ml_collections
+import numpy as np
 
 from gan_jax import config as config_lib
+from gan_jax import errors
 from gan_jax import losses
 from gan_jax import hyper
+from gan_jax import train_state
+from gan_jax.report import read, stats
 
 NUM_SEEDS = 3
 BATCH = 100
@@ -181,3 +191,84 @@ def get_reference(arg=None):
     'mean ± s.e. over test examples)',
     'rows': [{'where': {}, 'metrics': {'parzen_ll': [225, 2]}}],
   }
+
+
+def lr_reading(path: str, from_epoch: int, at_epochs=(1120, 1500, 2000)) -> str:
+  """Parzen log-likelihood against the learning rate spent, of the runs
+  under `path` (one group: a sweep's seeds), as markdown.
+
+  The released lr decays by 1.000004 an update, so its sum converges: after
+  t updates G's SGD has spent S(t) = sum_{s<t} lr_s (train_state.sgd_lr_sum,
+  read from the runs' config), 25,000 in all before the 1e-6 floor (from
+  update 2.88M), where small steps follow the gradient flow over S. Per
+  100-epoch window: the mean's gain per 100 epochs and per 1,000 of S (the
+  least-squares slope against each). Then the line mean ~ a + r S from
+  `from_epoch` on, extended to `at_epochs` and to the floor: r ± 2 se over
+  the runs' own slopes moves the projection by 2 se (S - mean S).
+  """
+  groups, _ = read.read_groups([path])
+  if len(groups) != 1 or not any(r.evals for r in groups[0].runs):
+    raise errors.ReportError(
+      f'{path}: give the sweep directory of this study (one group of seeds '
+      f'with parzen_ll evaluations); found {len(groups)} groups'
+    )
+  (group,) = groups
+  optim = ml_collections.ConfigDict(group.runs[0].config['optim'])
+  spent = np.vectorize(lambda t: train_state.sgd_lr_sum(optim, 'g', int(t)))
+  curves = [stats.series(r.evals, 'parzen_ll') for r in group.runs]
+  steps, mean, _, _ = stats.aggregate(curves)
+  epochs = steps / EPOCH
+  out = [
+    '| epochs | lr at start | S at end | gain / 100 epochs | gain / 1,000 S |',
+    '| --- | --- | --- | --- | --- |',
+  ]
+  for start in range(100, int(epochs[-1]), 100):
+    k = (epochs >= start) & (epochs <= start + 100)
+    if k.sum() < 3:
+      continue
+    per_step = stats.line(steps[k].astype(float), mean[k])[0]
+    per_s = stats.line(spent(steps[k]), mean[k])[0]
+    lr = optim.lr / optim.lr_decay ** (start * EPOCH)
+    out.append(
+      f'| {start}-{min(start + 100, int(epochs[k][-1]))} | {lr:.4f} '
+      f'| {spent(steps[k][-1]):,.0f} | {per_step * 100 * EPOCH:.1f} '
+      f'| {per_s * 1000:.2f} |'
+    )
+  k = epochs >= from_epoch
+  x = spent(steps[k])
+  rate, _ = stats.line(x, mean[k])
+  slopes = [
+    stats.line(spent(s[s >= from_epoch * EPOCH]), v[s >= from_epoch * EPOCH])[0]
+    for s, v in curves
+  ]
+  se = statistics.stdev(slopes) / math.sqrt(len(slopes))
+  floor = math.ceil(
+    math.log(optim.lr / optim.lr_min) / math.log(optim.lr_decay)
+  )
+  out += [
+    '',
+    f'From epoch {from_epoch} to {epochs[-1]:,.0f} ({k.sum()} evaluations, '
+    f'{len(curves)} runs): {rate * 1000:.2f} ± {se * 1000:.2f} (s.e. over '
+    f'runs) nats per 1,000 of S; the last mean {mean[-1]:.1f} at S = '
+    f'{x[-1]:,.0f}.',
+    '',
+    '| epoch | S | projected parzen_ll (± 2 s.e.) |',
+    '| --- | --- | --- |',
+  ]
+  for epoch in [*at_epochs, floor / EPOCH]:
+    s = spent(epoch * EPOCH)
+    value = mean[k].mean() + rate * (s - x.mean())
+    out.append(
+      f'| {epoch:,.0f} | {s:,.0f} | {value:.1f} ± '
+      f'{2 * se * (s - x.mean()):.1f} |'
+    )
+  return '\n'.join(out)
+
+
+if __name__ == '__main__':
+  try:
+    print(
+      lr_reading(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 500)
+    )
+  except errors.ReportError as e:
+    raise SystemExit(f'error: {e}')

@@ -77,6 +77,22 @@ def sgd_schedules(optim, net):
   return learning_rate, momentum
 
 
+def sgd_lr_sum(optim, net, t: int) -> float:
+  """sum_{s < t} lr_s of sgd_schedules' rate for `net`, in closed form: the
+  n = min(t, t_f) updates before the floor (t_f the first update with
+  lr / d^t <= lr_min, d = lr_decay) give lr (1 - d^-n) / (1 - 1/d) (lr n
+  for d = 1), the t - n after it lr_min each. Total step length of SGD
+  without momentum; with constant momentum mu, a 1 / (1 - mu) multiple."""
+  lr = optim.lr if optim[f'{net}_lr'] is None else optim[f'{net}_lr']
+  d, floor = optim.lr_decay, optim.lr_min
+  if d == 1 or lr <= floor:
+    return max(lr, floor) * t
+  n = min(t, math.ceil(math.log(lr / floor) / math.log(d))) if floor else t
+  return lr * -math.expm1(-n * math.log(d)) / -math.expm1(-math.log(d)) + (
+    floor * (t - n)
+  )
+
+
 class OptimisticState(NamedTuple):
   """The previous update's gradient and the number of updates so far."""
 

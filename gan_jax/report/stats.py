@@ -207,7 +207,7 @@ def _meets(xm, ym, x_last, slope, target):
   return float(2 ** (xm + (target - ym) / slope))
 
 
-def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
   """(slope, se) of the least-squares line y ~ a + slope x: slope =
   sum (x - x̄)(y - ȳ) / sum (x - x̄)², se = sqrt(sum r² / ((n - 2)
   sum (x - x̄)²)) from the residuals r (NaN for 2 points)."""
@@ -269,12 +269,12 @@ def log_trend(
   x, y = np.log2(steps[keep].astype(np.float64)), mean[keep]
   if len(x) < 2:
     return None
-  slope, se = _line(x, y)
+  slope, se = line(x, y)
   slopes = []
   for s, v in curves:
     on = s >= first_step
     if on.sum() >= 2:
-      slopes.append(_line(np.log2(s[on].astype(np.float64)), v[on])[0])
+      slopes.append(line(np.log2(s[on].astype(np.float64)), v[on])[0])
   se_runs = (
     statistics.stdev(slopes) / math.sqrt(len(slopes))
     if len(slopes) > 1
