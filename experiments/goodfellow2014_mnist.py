@@ -60,7 +60,9 @@ What differs, and why:
     released steps of lr 0.1 on theirs (optim.d_lr = 0.05; G's lr is 0.1).
   - G's pass through D draws its own dropout masks (updates.game_gradients);
     the released G objective reuses those of D's pass on the same samples.
-    Both are unbiased estimates of the same gradient.
+    Both are unbiased estimates of the same gradient. shared_fake_pass=True
+    is the released choice; the study's runs began before that option and
+    keep fresh masks (a run resumes only under its own config).
   - Weights are U(+-a) as pylearn2's `irange`; biases start at 0 except G's
     output bias, as there. Maxout pieces are the columns j*k..j*k+k-1 of one
     dense layer (pylearn2 groups them the same way).

@@ -126,6 +126,11 @@ def base_config() -> ml_collections.ConfigDict:
   # the same parameters from one minibatch), 'extragradient', 'optimistic',
   # 'consensus' or 'unrolled'. See gan_jax/train_step.py.
   c.update_scheme = 'alternating'
+  # Schemes that take G's gradient at D's parameters (all but alternating
+  # and unrolled with unroll_steps > 0): True scores G by D's own pass on
+  # the fakes (its dropout masks and instance noise), as the released code
+  # of Goodfellow et al. 2014; False: G's pass through D draws its own.
+  c.shared_fake_pass = False
   c.consensus_gamma = 10.0  # consensus: gamma/2 ||v||^2 (Mescheder 2017: 10)
   c.unroll_steps = 5  # unrolled: D steps G looks through (Metz 2017: 5, 10)
   c.penalty_weight = config_dict.placeholder(float)  # None: the loss's own

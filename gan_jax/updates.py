@@ -167,6 +167,14 @@ def add_noise(config, x, key, step):
   return x + noise_std(config, step) * eps
 
 
+def _d_keys(key):
+  """D's loss keys from its step's key: ((dropout, instance noise) of the
+  real pass, the same of the fake pass, the penalties' key)."""
+  k_real, k_fake, k_pen = jax.random.split(key, 3)
+  k_noise_real, k_noise_fake = jax.random.split(jax.random.fold_in(key, 3))
+  return (k_real, k_noise_real), (k_fake, k_noise_fake), k_pen
+
+
 def d_loss(
   gan: GAN, config, params, stats, real, y_real, fake, y_fake, key, step
 ):
@@ -175,8 +183,7 @@ def d_loss(
   keys (and fold_in(key, 3) for instance noise); step: updates done (the
   noise schedule). Penalties' extra forwards do not update the statistics."""
   loss = losses.get(config.loss)
-  k_real, k_fake, k_pen = jax.random.split(key, 3)
-  k_noise_real, k_noise_fake = jax.random.split(jax.random.fold_in(key, 3))
+  (k_real, k_noise_real), (k_fake, k_noise_fake), k_pen = _d_keys(key)
   real = add_noise(config, real, k_noise_real, step)
   fake = add_noise(config, fake, k_noise_fake, step)
   (real_logits, real_cls), stats = apply_d(
@@ -240,12 +247,25 @@ def d_update(
   return d_apply(gan, config, d, out.grads, stats), out
 
 
-def g_loss(gan: GAN, config, fake, y_fake, d: Player, real_logits, key, step):
+def g_loss(
+  gan: GAN,
+  config,
+  fake,
+  y_fake,
+  d: Player,
+  real_logits,
+  key,
+  step,
+  noise_key=None,
+):
   """G's global-batch loss as a function of its samples `fake` (B, *shape),
-  scored by D in training mode (on fake + instance noise from
-  fold_in(key, 3)); returns (loss, D's new statistics)."""
+  scored by D in training mode (dropout from `key`, instance noise from
+  noise_key, by default fold_in(key, 3)); returns (loss, D's new
+  statistics)."""
   loss = losses.get(config.loss)
-  noisy = add_noise(config, fake, jax.random.fold_in(key, 3), step)
+  if noise_key is None:
+    noise_key = jax.random.fold_in(key, 3)
+  noisy = add_noise(config, fake, noise_key, step)
   (logits, cls), stats = apply_d(
     gan, config, d.params, d.stats, noisy, y_fake, key
   )
@@ -255,14 +275,23 @@ def g_loss(gan: GAN, config, fake, y_fake, d: Player, real_logits, key, step):
 
 
 def g_gradients(
-  gan: GAN, config, fake, g_vjp, y_fake, d: Player, real_logits, key, step
+  gan: GAN,
+  config,
+  fake,
+  g_vjp,
+  y_fake,
+  d: Player,
+  real_logits,
+  key,
+  step,
+  noise_key=None,
 ):
   """G's loss through D = `d` and its gradient with respect to G's
   parameters, from G's forward (fake, g_vjp) by `generate`: (loss,
-  gradients, D's new statistics)."""
+  gradients, D's new statistics). key, noise_key: as g_loss's."""
   (total, d_stats), fake_grads = jax.value_and_grad(
     functools.partial(g_loss, gan, config), has_aux=True
-  )(fake, y_fake, d, real_logits, key, step)
+  )(fake, y_fake, d, real_logits, key, step, noise_key)
   (grads,) = g_vjp(fake_grads)
   return total, grads, d_stats
 
@@ -312,8 +341,14 @@ def game_gradients(
   """(grad_G L_G, grad_D L_D) at (g.params, d.params) on one minibatch.
 
   batch: {'real', 'y_real', 'z', 'y_fake'} of one step (B, ...). D's terms
-  use fold_in(key, 0), G's fold_in(key, 1); G is scored by the same D.
+  use fold_in(key, 0), G's fold_in(key, 1); G is scored by the same D, and
+  with config.shared_fake_pass by D's own pass on the fakes (its dropout
+  masks and instance noise: the released code of Goodfellow et al. 2014).
   """
+  d_key = jax.random.fold_in(key, 0)
+  g_keys = (jax.random.fold_in(key, 1), None)
+  if config.shared_fake_pass:
+    g_keys = _d_keys(d_key)[1]
   fake, g_vjp, g_stats = generate(
     gan, config, g.params, g.stats, batch['z'], batch['y_fake']
   )
@@ -325,7 +360,7 @@ def game_gradients(
     batch['y_real'],
     fake,
     batch['y_fake'],
-    jax.random.fold_in(key, 0),
+    d_key,
     step,
   )
   g_total, g_grads, _ = g_gradients(
@@ -336,8 +371,9 @@ def game_gradients(
     batch['y_fake'],
     d,
     d_out.real_logits,
-    jax.random.fold_in(key, 1),
+    g_keys[0],
     step,
+    g_keys[1],
   )
   return Field(g_grads, g_total, g_stats, d_out, d_stats)
 

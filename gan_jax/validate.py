@@ -85,6 +85,16 @@ def _check_training(config) -> None:
       f'config.update_scheme={config.update_scheme} takes both steps from '
       f'one minibatch: set config.d_steps=1 (got {config.d_steps}).'
     )
+  if config.shared_fake_pass and (
+    config.update_scheme == 'alternating'
+    or (config.update_scheme == 'unrolled' and config.unroll_steps > 0)
+  ):
+    raise ConfigError(
+      f'config.shared_fake_pass scores G by the pass of D that D learns '
+      f'from; update_scheme={config.update_scheme} takes G through another '
+      f'D (the updated or unrolled one): set shared_fake_pass=False or a '
+      f'simultaneous scheme.'
+    )
   noise = config.instance_noise
   if noise.std < 0 or noise.anneal_steps < 0:
     raise ConfigError(

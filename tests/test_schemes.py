@@ -195,6 +195,43 @@ def test_unrolled_g_looks_through_k_differentiable_d_steps(k):
   assert _differ(got.g_params, simultaneous.g_params) == (k > 0)
 
 
+def _field(game):
+  """updates.game_gradients of the game's first step."""
+  g, d = ts._players(game.state)
+  fn = functools.partial(
+    updates.game_gradients, game.gan, game.config, g, d, step=0
+  )
+  return jax.shard_map(
+    lambda batch, key: fn(ts._one(batch), key),
+    mesh=_mesh(),
+    in_specs=(P(None, ts.AXIS), P()),
+    out_specs=P(),
+    check_vma=False,
+  )(game.batch, jax.random.PRNGKey(1))
+
+
+def test_shared_fake_pass_scores_g_by_ds_own_pass():
+  """With dropout in D and instance noise, shared_fake_pass gives G's loss
+  the fake logits of D's own loss (the same masks and noise): L_G equals
+  the loss of D's fake logits, and G's gradient is taken through them;
+  without it, G's pass draws its own masks and noise."""
+  fields = {
+    'model': {'d': {'dropout': 0.5}},
+    'instance_noise': {'std': 0.3, 'anneal_steps': 0},
+  }
+  game = Game('simultaneous', shared_fake_pass=True, **fields)
+  shared, own = _field(game), _field(Game('simultaneous', **fields))
+  g_loss = game.loss.g_loss
+  assert float(shared.g_loss) == pytest.approx(
+    float(g_loss(shared.d.fake_logits, None)), rel=1e-6
+  )
+  assert float(own.g_loss) != pytest.approx(
+    float(g_loss(own.d.fake_logits, None)), rel=1e-3
+  )
+  _close(shared.d.grads, own.d.grads)  # D's own step is the same
+  assert _differ(shared.g_grads, own.g_grads)
+
+
 def test_instance_noise_schedule_is_linear_to_zero():
   c = _tiny_ring_config()
   c.instance_noise.std, c.instance_noise.anneal_steps = 0.5, 100
@@ -211,6 +248,11 @@ def test_instance_noise_schedule_is_linear_to_zero():
     ({'update_scheme': 'extragradient', 'd_steps': 2}, 'd_steps=1'),
     ({'update_scheme': 'unrolled', 'unroll_steps': -1}, 'unroll_steps'),
     ({'consensus_gamma': -1.0}, 'consensus_gamma'),
+    ({'shared_fake_pass': True}, 'shared_fake_pass'),
+    (
+      {'shared_fake_pass': True, 'update_scheme': 'unrolled'},
+      'shared_fake_pass',
+    ),
     ({'r2_gamma': -1.0}, 'r2_gamma'),
     ({'instance_noise': {'std': -0.1, 'anneal_steps': 0}}, 'instance_noise'),
   ],
