@@ -67,8 +67,8 @@ What differs, and why:
     output bias, as there. Maxout pieces are the columns j*k..j*k+k-1 of one
     dense layer (pylearn2 groups them the same way).
   - Budget: the paper gives no epoch count (the released yaml has no
-    termination criterion and saves every epoch). NUM_EPOCHS = 880, the
-    longest run made (the momentum ramp ends at 250; about 8 h 10 min of
+    termination criterion and saves every epoch). NUM_EPOCHS = 1100, the
+    longest run made (the momentum ramp ends at 250; about 10 h 15 min of
     the 3 vmapped seeds on a 2-core CPU); docs/results.md plots Parzen
     log-likelihood against epochs and fits its trend. More epochs:
     --config.num_steps (a run resumes exactly).
@@ -95,7 +95,7 @@ from gan_jax.report import read, stats
 NUM_SEEDS = 3
 BATCH = 100
 EPOCH = 50_000 // BATCH  # updates an epoch of train[0:50000]
-NUM_EPOCHS = 880
+NUM_EPOCHS = 1100
 EVAL_EPOCHS = 10
 
 
@@ -205,8 +205,9 @@ def lr_reading(path: str, from_epoch: int, at_epochs=(1120, 1500, 2000)) -> str:
   update 2.88M), where small steps follow the gradient flow over S. Per
   100-epoch window: the mean's gain per 100 epochs and per 1,000 of S (the
   least-squares slope against each). Then the line mean ~ a + r S from
-  `from_epoch` on, extended to `at_epochs` and to the floor: r ± 2 se over
-  the runs' own slopes moves the projection by 2 se (S - mean S).
+  `from_epoch` on, extended to `at_epochs` and to the floor: r ± 2 se (the
+  larger of the least-squares s.e. and that of the runs' own slopes, as
+  report --trend) moves the projection by 2 se (S - mean S).
   """
   groups, _ = read.read_groups([path])
   if len(groups) != 1 or not any(r.evals for r in groups[0].runs):
@@ -238,20 +239,20 @@ def lr_reading(path: str, from_epoch: int, at_epochs=(1120, 1500, 2000)) -> str:
     )
   k = epochs >= from_epoch
   x = spent(steps[k])
-  rate, _ = stats.line(x, mean[k])
+  rate, se_line = stats.line(x, mean[k])
   slopes = [
     stats.line(spent(s[s >= from_epoch * EPOCH]), v[s >= from_epoch * EPOCH])[0]
     for s, v in curves
   ]
-  se = statistics.stdev(slopes) / math.sqrt(len(slopes))
+  se = max(se_line, statistics.stdev(slopes) / math.sqrt(len(slopes)))
   floor = math.ceil(
     math.log(optim.lr / optim.lr_min) / math.log(optim.lr_decay)
   )
   out += [
     '',
     f'From epoch {from_epoch} to {epochs[-1]:,.0f} ({k.sum()} evaluations, '
-    f'{len(curves)} runs): {rate * 1000:.2f} ± {se * 1000:.2f} (s.e. over '
-    f'runs) nats per 1,000 of S; the last mean {mean[-1]:.1f} at S = '
+    f'{len(curves)} runs): {rate * 1000:.2f} ± {se * 1000:.2f} nats per '
+    f'1,000 of S; the last mean {mean[-1]:.1f} at S = '
     f'{x[-1]:,.0f}.',
     '',
     '| epoch | S | projected parzen_ll (± 2 s.e.) |',

@@ -95,7 +95,7 @@ def test_goodfellow_lr_reading_on_runs_linear_in_the_spent_lr(tmp_path):
   windows = [line.split(' | ') for line in text.splitlines()[2:5]]
   assert [w[0] for w in windows] == ['| 100-200', '| 200-300', '| 300-400']
   assert all(w[-1] == '2.00 |' for w in windows)
-  assert '2.00 ± 0.00 (s.e. over runs) nats per 1,000 of S' in text
+  assert '2.00 ± 0.00 nats per 1,000 of S' in text
   floor = train_state.sgd_lr_sum(optim, 'g', 2_878_238)  # 0.1/1.000004^t = 1e-6
   assert (
     text.splitlines()[-1]
