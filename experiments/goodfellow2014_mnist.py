@@ -231,7 +231,7 @@ def lr_reading(path: str, from_epoch: int, at_epochs=(1120, 1500, 2000)) -> str:
       continue
     per_step = stats.line(steps[k].astype(float), mean[k])[0]
     per_s = stats.line(spent(steps[k]), mean[k])[0]
-    lr = optim.lr / optim.lr_decay ** (start * EPOCH)
+    lr = spent(start * EPOCH + 1) - spent(start * EPOCH)  # lr_t itself
     out.append(
       f'| {start}-{min(start + 100, int(epochs[k][-1]))} | {lr:.4f} '
       f'| {spent(steps[k][-1]):,.0f} | {per_step * 100 * EPOCH:.1f} '
@@ -245,9 +245,7 @@ def lr_reading(path: str, from_epoch: int, at_epochs=(1120, 1500, 2000)) -> str:
     for s, v in curves
   ]
   se = max(se_line, statistics.stdev(slopes) / math.sqrt(len(slopes)))
-  floor = math.ceil(
-    math.log(optim.lr / optim.lr_min) / math.log(optim.lr_decay)
-  )
+  floor = train_state.sgd_floor_step(optim, 'g')
   out += [
     '',
     f'From epoch {from_epoch} to {epochs[-1]:,.0f} ({k.sum()} evaluations, '
@@ -258,7 +256,7 @@ def lr_reading(path: str, from_epoch: int, at_epochs=(1120, 1500, 2000)) -> str:
     '| epoch | S | projected parzen_ll (± 2 s.e.) |',
     '| --- | --- | --- |',
   ]
-  for epoch in [*at_epochs, floor / EPOCH]:
+  for epoch in [*at_epochs, *([] if floor is None else [floor / EPOCH])]:
     s = spent(epoch * EPOCH)
     value = mean[k].mean() + rate * (s - x.mean())
     out.append(

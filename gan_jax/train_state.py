@@ -61,7 +61,7 @@ def sgd_schedules(optim, net):
   """(learning rate, momentum) of SGD for `net` as optax schedules of the
   update count t: lr_t = max(lr / lr_decay^t, lr_min); momentum constant, or
   linear from `momentum` to `momentum_final` over `momentum_ramp`."""
-  lr = optim.lr if optim[f'{net}_lr'] is None else optim[f'{net}_lr']
+  lr = _sgd_lr(optim, net)
   log_decay, floor = math.log(optim.lr_decay), optim.lr_min  # float64 log
 
   def learning_rate(t):
@@ -77,17 +77,34 @@ def sgd_schedules(optim, net):
   return learning_rate, momentum
 
 
+def _sgd_lr(optim, net) -> float:
+  """`net`'s initial SGD learning rate: its own, else optim.lr."""
+  return optim.lr if optim[f'{net}_lr'] is None else optim[f'{net}_lr']
+
+
+def sgd_floor_step(optim, net) -> int | None:
+  """The first update t_f whose rate lr / lr_decay^t_f is at or below
+  lr_min (sgd_schedules), 0 when lr starts there; None when it never gets
+  there (no decay, or lr_min 0)."""
+  lr, d, floor = _sgd_lr(optim, net), optim.lr_decay, optim.lr_min
+  if lr <= floor:
+    return 0
+  if d <= 1 or floor <= 0:
+    return None
+  return math.ceil(math.log(lr / floor) / math.log(d))
+
+
 def sgd_lr_sum(optim, net, t: int) -> float:
   """sum_{s < t} lr_s of sgd_schedules' rate for `net`, in closed form: the
-  n = min(t, t_f) updates before the floor (t_f the first update with
-  lr / d^t <= lr_min, d = lr_decay) give lr (1 - d^-n) / (1 - 1/d) (lr n
-  for d = 1), the t - n after it lr_min each. Total step length of SGD
-  without momentum; with constant momentum mu, a 1 / (1 - mu) multiple."""
-  lr = optim.lr if optim[f'{net}_lr'] is None else optim[f'{net}_lr']
-  d, floor = optim.lr_decay, optim.lr_min
+  n = min(t, t_f) updates before the floor (t_f = sgd_floor_step, d =
+  lr_decay) give lr (1 - d^-n) / (1 - 1/d) (lr n for d = 1), the t - n
+  after it lr_min each. Total step length of SGD without momentum; with
+  constant momentum mu, a 1 / (1 - mu) multiple."""
+  lr, d, floor = _sgd_lr(optim, net), optim.lr_decay, optim.lr_min
   if d == 1 or lr <= floor:
     return max(lr, floor) * t
-  n = min(t, math.ceil(math.log(lr / floor) / math.log(d))) if floor else t
+  t_f = sgd_floor_step(optim, net)
+  n = t if t_f is None else min(t, t_f)
   return lr * -math.expm1(-n * math.log(d)) / -math.expm1(-math.log(d)) + (
     floor * (t - n)
   )

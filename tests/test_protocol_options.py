@@ -61,7 +61,9 @@ def test_sgd_lr_sum_is_the_schedules_sum():
   want = np.maximum(0.1 / 1.000004**s, 1e-6).sum()
   assert train_state.sgd_lr_sum(optim, 'g', 20_000) == pytest.approx(want)
   assert train_state.sgd_lr_sum(optim, 'd', 20_000) == pytest.approx(want / 2)
+  assert train_state.sgd_floor_step(optim, 'g') == 2_878_238
   optim.update(lr_decay=1.01, lr_min=0.01)  # floor from update 232 on
+  assert train_state.sgd_floor_step(optim, 'g') == 232
   lr = train_state.sgd_schedules(optim, 'g')[0]
   want = np.cumsum([float(lr(jnp.int32(t))) for t in range(500)])
   for t in (1, 100, 232, 233, 500):
@@ -70,6 +72,7 @@ def test_sgd_lr_sum_is_the_schedules_sum():
     )
   optim.update(lr_decay=1.0)
   assert train_state.sgd_lr_sum(optim, 'g', 7) == pytest.approx(0.7)
+  assert train_state.sgd_floor_step(optim, 'g') is None
 
 
 def test_goodfellow_lr_reading_on_runs_linear_in_the_spent_lr(tmp_path):

@@ -270,11 +270,14 @@ def log_trend(
   if len(x) < 2:
     return None
   slope, se = line(x, y)
-  slopes = []
+  u0 = float(steps[keep][0])
+  slopes, limits = [], []  # each run's own, over the same steps
   for s, v in curves:
-    on = s >= first_step
-    if on.sum() >= 2:
-      slopes.append(line(np.log2(s[on].astype(np.float64)), v[on])[0])
+    s, v = s[s >= first_step], v[s >= first_step]
+    if len(s) >= 2:
+      slopes.append(line(np.log2(s.astype(np.float64)), v)[0])
+    if len(s) >= 4:
+      limits.append(_saturation(s / u0, v)[0])
   se_runs = (
     statistics.stdev(slopes) / math.sqrt(len(slopes))
     if len(slopes) > 1
@@ -283,13 +286,7 @@ def log_trend(
   power = limit = limit_se_runs = math.nan
   limit_reach = None
   if len(x) >= 4:
-    u0 = float(steps[keep][0])
     limit, b, power = _saturation(steps[keep] / u0, y)
-    limits = [
-      _saturation(s[s >= first_step] / u0, v[s >= first_step])[0]
-      for s, v in curves
-      if (s >= first_step).sum() >= 4
-    ]
     if len(limits) > 1 and all(map(math.isfinite, limits)):
       limit_se_runs = statistics.stdev(limits) / math.sqrt(len(limits))
     if target is not None:
