@@ -184,6 +184,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.inception_path = config_dict.placeholder(str)  # FID Inception .npz
   c.eval.cache_dir = '~/.cache/gan_jax'  # trained LeNet weights
   c.eval.batch_size = 500  # generation and feature extraction
+  c.eval.parzen_grid = 10  # Parzen widths: logspace(-1, 0, parzen_grid)
   return c
 
 

@@ -2,6 +2,7 @@
 
   python -m gan_jax.evaluate --workdir=runs/dcgan [--step=N]
       [--metrics=fd,kid,pr] [--num_samples=50000] [--[no]standing_stats]
+      [--parzen_grid=100]
 re-evaluates a run's checkpoint (EMA weights when the run keeps them) and
 appends the numbers with their protocol to `<workdir>/evaluations.jsonl`.
 
@@ -28,7 +29,8 @@ eval.cache_dir beside the feature network (toy data: afresh, milliseconds);
 cas and augment, which train classifiers, are left out of it. Parzen
 follows Goodfellow et al. 2014, Table 1: pixels in [0, 1], sigma chosen on
 train[50000:51000] from logspace(-1, 0, 10), mean +- standard error over
-the test split.
+the test split; `config.eval.parzen_grid` (--parzen_grid) sets the number
+of widths of that grid (10 in the released parzen_ll.py, 1.29x apart).
 cas and augment train the project's LeNet (metrics.classifier, recipe seed
 config.seed, `config.eval.cas_steps` steps) from scratch and report its
 top-1 accuracy on the real test split: trained on the `num_samples`
@@ -57,10 +59,15 @@ from gan_jax.metrics import stats
 # Goodfellow et al. 2014: parzen_ll.py picks sigma on the first 1,000 images
 # (--limit_size) of the validation split train[50000:60000].
 PARZEN_VALID = 'train[50000:51000]'
-PARZEN_SIGMAS = np.logspace(-1, 0, 10)
 REFERENCE_SEED = 7654321  # toy reference draws, the same for every run
 REAL_DATA = 'real_data'  # the cache folder of real-data scores
 EVAL_SALT = 2345671  # evaluation noise: fold_in(PRNGKey(config.seed), salt)
+
+
+def parzen_sigmas(n: int) -> np.ndarray:
+  """(n,) Parzen widths logspace(-1, 0, n), 10^(1/(n-1)) apart; n = 10 is
+  parzen_ll.py's grid."""
+  return np.logspace(-1, 0, n)
 
 
 class Evaluator:
@@ -101,9 +108,11 @@ class Evaluator:
         parzen_test = _flat(test.astype(np.float32) / 255.0)
     if 'parzen' in self.names:
       self.parzen_valid, self.parzen_test = parzen_valid, parzen_test
+      self.parzen_sigmas = parzen_sigmas(ev.parzen_grid)
       valid = PARZEN_VALID if dataset.kind == 'image' else 'fresh draws'
       self.protocol['parzen'] = (
-        f'sigma from logspace(-1, 0, 10) on {valid} ({len(parzen_valid)}), '
+        f'sigma from logspace(-1, 0, {ev.parzen_grid}) on {valid} '
+        f'({len(parzen_valid)}), '
         f'log-likelihood of {len(parzen_test)} test points'
       )
     if any(n in metrics.FEATURE_METRICS for n in self.names):
@@ -242,7 +251,7 @@ class Evaluator:
           points = _flat((samples + 1.0) / 2.0)
         out.update(
           parzen.evaluate(
-            points, self.parzen_valid, self.parzen_test, PARZEN_SIGMAS
+            points, self.parzen_valid, self.parzen_test, self.parzen_sigmas
           )
         )
       elif name == 'modes':
@@ -313,7 +322,13 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   try:
     config, gan, state = checkpoint.restore_run(f.workdir, f.step)
-    for key in ('metrics', 'num_samples', 'feature_net', 'inception_path'):
+    for key in (
+      'metrics',
+      'num_samples',
+      'feature_net',
+      'inception_path',
+      'parzen_grid',
+    ):
       if f[key].value is not None:
         config.eval[key] = f[key].value
     for key in ('data_dir', 'manual_dir'):
@@ -339,6 +354,9 @@ if __name__ == '__main__':
   flags.DEFINE_string('metrics', None, "e.g. 'fd,kid,pr,dc,is,parzen'.")
   flags.DEFINE_integer('num_samples', None, 'Generated samples to score.')
   flags.DEFINE_string('feature_net', None, 'lenet, inception or raw.')
+  flags.DEFINE_integer(
+    'parzen_grid', None, 'Parzen widths in logspace(-1, 0, n) (default 10).'
+  )
   flags.DEFINE_string('inception_path', None, 'FID Inception .npz file.')
   flags.DEFINE_string('cache_dir', None, 'Where the LeNet is cached.')
   flags.DEFINE_string('data_dir', None, 'TFDS data_dir of this machine.')

@@ -232,6 +232,11 @@ def check_eval(config) -> None:
       f'{", ".join(s for s in scalars if s in ranked)}'
       " or '' for no best checkpoint."
     )
+  if ev.parzen_grid < 2:
+    raise ConfigError(
+      f'config.eval.parzen_grid must be >= 2 (widths in logspace(-1, 0, n)), '
+      f'got {ev.parzen_grid}'
+    )
   if ev.num_samples < 10:
     raise ConfigError(
       f'config.eval.num_samples must be >= 10, got {ev.num_samples}'

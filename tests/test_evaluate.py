@@ -12,7 +12,7 @@ import pytest
 
 from gan_jax import data, evaluate, train
 from gan_jax import checkpoint, errors, metrics, sampling, train_state, validate
-from gan_jax.metrics import classifier, inception, stats
+from gan_jax.metrics import classifier, inception, parzen, stats
 from experiments import cifar10_sngan, mnist_dcgan, mode_collapse, toy_ring
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -104,7 +104,7 @@ def test_evaluator_on_real_digits_and_noise(
   assert real['precision'] > 0.6 and noise['precision'] < 0.05
   assert real['is'] > 5 > 2 > noise['is']
   assert real['parzen_ll'] > noise['parzen_ll'] + 100
-  assert real['parzen_sigma'] in evaluate.PARZEN_SIGMAS
+  assert real['parzen_sigma'] in evaluate.parzen_sigmas(10)
   # parzen_ll.py's sigma choice: the first 1,000 validation images.
   assert ev.protocol['parzen'].startswith(
     'sigma from logspace(-1, 0, 10) on train[50000:51000] (1000)'
@@ -117,6 +117,32 @@ def test_evaluator_on_real_digits_and_noise(
     evaluate.Evaluator, '__call__', lambda *a: pytest.fail()
   )
   assert evaluate.Evaluator(c).real_data() == real
+
+
+def test_finer_parzen_grid_contains_the_released_one(mnist_dirs, lenet_cache):
+  """parzen_grid=19 halves the released grid's log-steps: its widths hold
+  all 10 of logspace(-1, 0, 10), so its validation optimum is at least as
+  likely; it is recorded in the protocol (so in the real-data cache's key).
+  A grid of one width is refused."""
+  np.testing.assert_allclose(
+    evaluate.parzen_sigmas(19)[::2], evaluate.parzen_sigmas(10), rtol=1e-12
+  )
+  c = _mnist_config(mnist_dirs, lenet_cache, 'parzen')
+  fine = c.copy_and_resolve_references()
+  fine.eval.parzen_grid = 19
+  ev, ev_fine = evaluate.Evaluator(c), evaluate.Evaluator(fine)
+  assert ev_fine.protocol['parzen'].startswith('sigma from logspace(-1, 0, 19)')
+  images = data.DATASETS['mnist'].load(c.data)['images'][:500]
+  points = images.reshape(500, -1).astype(np.float32) / 255.0
+  best = {}
+  for e in (ev, ev_fine):
+    sigma, means = parzen.select_sigma(points, e.parzen_valid, e.parzen_sigmas)
+    assert e(images.astype(np.float32) / 127.5 - 1.0)['parzen_sigma'] == sigma
+    best[len(e.parzen_sigmas)] = means.max()
+  assert best[19] >= best[10]
+  fine.eval.parzen_grid = 1
+  with pytest.raises(errors.ConfigError, match='parzen_grid must be >= 2'):
+    validate.check_eval(fine)
 
 
 def test_mode_coverage_of_true_and_collapsed_samples():
