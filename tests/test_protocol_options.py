@@ -75,26 +75,34 @@ def test_sgd_lr_sum_is_the_schedules_sum():
   assert train_state.sgd_floor_step(optim, 'g') is None
 
 
-def test_goodfellow_lr_reading_on_runs_linear_in_the_spent_lr(tmp_path):
-  """Three runs 100 + 2 k + 0.002 S(t), S the spent lr: the mean's gain is
-  2 nats per 1,000 of S in every window, with no error over runs, and the
-  projection to the floor 100 + 2 + 0.002 S(2.88M)."""
+def _runs_linear_in_spent_lr(root, optim, slopes):
+  """Runs model_k under root: parzen_ll = 100 + 2 k + slopes[k] S(t) at
+  epochs 5 to 400."""
   config = goodfellow2014_mnist.get_config().to_dict()
-  optim = _goodfellow_optim()
-  steps = np.arange(1, 81) * 2500  # epochs 5 to 400
+  steps = np.arange(1, 81) * 2500
   spent = np.array([train_state.sgd_lr_sum(optim, 'g', t) for t in steps])
-  for k in range(3):
-    run = tmp_path / 'runs' / f'model_{k}'
+  for k, slope in enumerate(slopes):
+    run = root / f'model_{k}'
     run.mkdir(parents=True)
     (run / 'config.json').write_text(json.dumps({**config, 'seed': k}))
     rows = [
-      {'step': int(t), 'eval/parzen_ll': 100 + 2 * k + 0.002 * v}
+      {'step': int(t), 'eval/parzen_ll': 100 + 2 * k + slope * v}
       for t, v in zip(steps, spent)
     ]
     (run / 'metrics.jsonl').write_text(
       ''.join(json.dumps(r) + '\n' for r in rows)
     )
-  text = goodfellow2014_mnist.lr_reading(str(tmp_path / 'runs'), 200, ())
+  return str(root)
+
+
+def test_goodfellow_lr_reading_on_runs_linear_in_the_spent_lr(tmp_path):
+  """Three runs 100 + 2 k + 0.002 S(t), S the spent lr: the mean's gain is
+  2 nats per 1,000 of S in every window, with no error over runs, and the
+  projection to the floor 100 + 2 + 0.002 S(2.88M). Runs whose slopes differ
+  project with a positive error, at the epochs past their last only."""
+  optim = _goodfellow_optim()
+  runs = _runs_linear_in_spent_lr(tmp_path / 'a', optim, [0.002] * 3)
+  text = goodfellow2014_mnist.lr_reading(runs, 200, ())
   windows = [line.split(' | ') for line in text.splitlines()[2:5]]
   assert [w[0] for w in windows] == ['| 100-200', '| 200-300', '| 300-400']
   assert all(w[-1] == '2.00 |' for w in windows)
@@ -104,6 +112,14 @@ def test_goodfellow_lr_reading_on_runs_linear_in_the_spent_lr(tmp_path):
     text.splitlines()[-1]
     == f'| 5,756 | 25,000 | {102 + 0.002 * floor:.1f} ± 0.0 |'
   )
+  runs = _runs_linear_in_spent_lr(
+    tmp_path / 'b', optim, [0.0019, 0.002, 0.0021]
+  )
+  rows = goodfellow2014_mnist.lr_reading(runs, 200, (300, 500)).splitlines()
+  projected = rows[rows.index('| --- | --- | --- |') + 1 :]
+  assert [r.split(' | ')[0] for r in projected] == ['| 500', '| 5,756']
+  errors_ = [float(r.split(' ± ')[1].rstrip(' |')) for r in projected]
+  assert 0 < errors_[0] < errors_[1]
 
 
 def test_sgd_optimizer_is_heavy_ball_with_the_schedules():
