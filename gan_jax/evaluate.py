@@ -64,12 +64,6 @@ REAL_DATA = 'real_data'  # the cache folder of real-data scores
 EVAL_SALT = 2345671  # evaluation noise: fold_in(PRNGKey(config.seed), salt)
 
 
-def parzen_sigmas(n: int) -> np.ndarray:
-  """(n,) Parzen widths logspace(-1, 0, n), 10^(1/(n-1)) apart; n = 10 is
-  parzen_ll.py's grid."""
-  return np.logspace(-1, 0, n)
-
-
 class Evaluator:
   """`evaluator(samples) -> {scalar: float}` for the metrics a config names.
 
@@ -108,7 +102,7 @@ class Evaluator:
         parzen_test = _flat(test.astype(np.float32) / 255.0)
     if 'parzen' in self.names:
       self.parzen_valid, self.parzen_test = parzen_valid, parzen_test
-      self.parzen_sigmas = parzen_sigmas(ev.parzen_grid)
+      self.parzen_sigmas = parzen.sigma_grid(ev.parzen_grid)
       valid = PARZEN_VALID if dataset.kind == 'image' else 'fresh draws'
       self.protocol['parzen'] = (
         f'sigma from logspace(-1, 0, {ev.parzen_grid}) on {valid} '

@@ -104,7 +104,7 @@ def test_evaluator_on_real_digits_and_noise(
   assert real['precision'] > 0.6 and noise['precision'] < 0.05
   assert real['is'] > 5 > 2 > noise['is']
   assert real['parzen_ll'] > noise['parzen_ll'] + 100
-  assert real['parzen_sigma'] in evaluate.parzen_sigmas(10)
+  assert real['parzen_sigma'] in parzen.sigma_grid(10)
   # parzen_ll.py's sigma choice: the first 1,000 validation images.
   assert ev.protocol['parzen'].startswith(
     'sigma from logspace(-1, 0, 10) on train[50000:51000] (1000)'
@@ -125,7 +125,7 @@ def test_finer_parzen_grid_contains_the_released_one(mnist_dirs, lenet_cache):
   likely; it is recorded in the protocol (so in the real-data cache's key).
   A grid of one width is refused."""
   np.testing.assert_allclose(
-    evaluate.parzen_sigmas(19)[::2], evaluate.parzen_sigmas(10), rtol=1e-12
+    parzen.sigma_grid(19)[::2], parzen.sigma_grid(10), rtol=1e-12
   )
   c = _mnist_config(mnist_dirs, lenet_cache, 'parzen')
   fine = c.copy_and_resolve_references()
