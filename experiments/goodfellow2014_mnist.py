@@ -67,8 +67,8 @@ What differs, and why:
     output bias, as there. Maxout pieces are the columns j*k..j*k+k-1 of one
     dense layer (pylearn2 groups them the same way).
   - Budget: the paper gives no epoch count (the released yaml has no
-    termination criterion and saves every epoch). NUM_EPOCHS = 1340, the
-    longest run made (the momentum ramp ends at 250; about 12 h 25 min of
+    termination criterion and saves every epoch). NUM_EPOCHS = 1565, the
+    longest run made (the momentum ramp ends at 250; about 14 h 10 min of
     the 3 vmapped seeds on a 2-core CPU); docs/results.md plots Parzen
     log-likelihood against epochs and fits its trend. More epochs:
     --config.num_steps (a run resumes exactly).
@@ -95,7 +95,7 @@ from gan_jax.report import read, stats
 NUM_SEEDS = 3
 BATCH = 100
 EPOCH = 50_000 // BATCH  # updates an epoch of train[0:50000]
-NUM_EPOCHS = 1340
+NUM_EPOCHS = 1565
 EVAL_EPOCHS = 10
 
 

@@ -500,7 +500,9 @@ def test_trend_error_over_runs_is_the_spread_of_their_own_slopes():
   assert math.isnan(alone.se_runs) and alone.reach == (32000.0,) * 3
 
 
-def test_trend_slope_error_is_least_squares_and_a_receding_line_never_meets():
+def test_trend_slope_error_is_least_squares_and_where_a_line_passed_its_target(
+  tmp_path,
+):
   rng = np.random.default_rng(0)
   steps = np.arange(1, 21) * 1000
   values = 50 - 3 * np.log2(steps) + rng.normal(0, 0.5, len(steps))
@@ -512,7 +514,17 @@ def test_trend_slope_error_is_least_squares_and_a_receding_line_never_meets():
   cov = rss[0] / (len(steps) - 2) * np.linalg.inv(x.T @ x)
   assert t.slope == pytest.approx(coef[1]) and t.slope < 0
   assert t.se == pytest.approx(np.sqrt(cov[1, 1]))
-  assert t.reach == (math.inf,) * 3  # falling, away from 60
+  # Falling from below 60: the line passed 60 before the first step, at
+  # 2^((60 - a) / b) for the fitted intercept a and slope b.
+  assert t.reach[0] == pytest.approx(2 ** ((60 - coef[0]) / coef[1]))
+  assert all(r < steps[0] for r in t.reach)
+  tables.write_trend([t], 'm', 60.0, str(tmp_path / 'trend.md'))
+  row = next(
+    line
+    for line in (tmp_path / 'trend.md').read_text().splitlines()
+    if line.startswith('| g | ')
+  )
+  assert row.count('passed at') == 3 and 'never' not in row
   lower = stats.log_trend(g, 'm', target=float(values[-1]) - 10)
   at = 2 ** ((lower.final - 10 - coef[0]) / coef[1])
   assert lower.reach[0] == pytest.approx(at, rel=1e-6) and at > steps[-1]

@@ -183,7 +183,7 @@ class Trend:
   se_runs: float
   # Steps where the line meets the target: (at slope, at the slope 2 se
   # steeper, at the slope 2 se shallower), se the larger of se and se_runs;
-  # inf where that line moves away from the target.
+  # a step at or before `last` where the line passed it, inf for a flat line.
   reach: tuple[float, float, float] | None
   # The saturating fit y ~ limit - b (step / first)^-power over the same
   # mean (_saturation); NaN power and limit under 4 steps, limit inf where
@@ -199,10 +199,11 @@ class Trend:
 POWERS = np.geomspace(0.01, 4.0, 512)
 
 
-def _meets(xm, ym, x_last, slope, target):
+def _meets(xm, ym, slope, target):
   """The step where the line through (xm, ym) with `slope` in log2 steps
-  meets `target`; inf when, past x_last, it moves away."""
-  if slope == 0 or (target - (ym + slope * (x_last - xm))) * slope < 0:
+  meets `target` (before the last evaluation where the line has passed it);
+  inf for a flat line."""
+  if slope == 0:
     return math.inf
   return float(2 ** (xm + (target - ym) / slope))
 
@@ -297,7 +298,7 @@ def log_trend(
     steeper = 2 * bound * math.copysign(1, slope)
     xm, ym = x.mean(), y.mean()
     reach = tuple(
-      _meets(xm, ym, x[-1], s, target)
+      _meets(xm, ym, s, target)
       for s in (slope, slope + steeper, slope - steeper)
     )
   return Trend(

@@ -158,12 +158,15 @@ def protocol_notes(groups: list[Group]) -> list[str]:
   return notes
 
 
-def _step(s: float) -> str:
+def _step(s: float, last: int) -> str:
   """A step where a trend line meets its target: 'never' for inf, '?' for
-  NaN (a 2-point fit has no error)."""
+  NaN (a 2-point fit has no error), 'passed at' one at or before the last
+  evaluation `last` (the line is past the target there, whatever the data)."""
   if math.isinf(s):
     return 'never'
-  return '?' if math.isnan(s) else f'{s:,.0f}'
+  if math.isnan(s):
+    return '?'
+  return f'passed at {s:,.0f}' if s <= last else f'{s:,.0f}'
 
 
 def write_trend(
@@ -193,8 +196,8 @@ def write_trend(
       '' if math.isnan(t.se_runs) else _fmt(t.se_runs),
     ]
     if t.reach is not None:
-      at, soon, late = t.reach
-      cells.append(f'{_step(at)} ({_step(soon)} to {_step(late)})')
+      at, soon, late = (_step(s, t.last) for s in t.reach)
+      cells.append(f'{at} ({soon} to {late})')
     body.append(cells)
   sat_head = ['group', 'power', 'limit (se over runs)']
   if target is not None:
@@ -208,7 +211,9 @@ def write_trend(
       limit += f' ({_fmt(t.limit_se_runs)})'
     cells = [t.group, f'{t.power:.3g}', limit]
     if t.limit_reach is not None:
-      cells.append('' if math.isnan(t.limit_reach) else _step(t.limit_reach))
+      cells.append(
+        '' if math.isnan(t.limit_reach) else _step(t.limit_reach, t.last)
+      )
     sat_body.append(cells)
   text = [
     f'# Trend of {metric}',
