@@ -5,7 +5,7 @@
   python -m benchmarks.accelerator --smoke        # seconds, on CPU too
 
 For the rare minutes a GPU or TPU is at hand: it records the device, then
-measures, in about 5 minutes of device time on one GPU,
+measures, in about 7 minutes of device time on one GPU,
   1. the MNIST DCGAN train step (benchmarks/train_step.py's, the `radford`
      recipe) at batch 128 and 1024, in float32 and bfloat16, with both conv
      forms ('gemm' and 'xla'; which one `auto` picks is named), images/s
@@ -15,7 +15,10 @@ measures, in about 5 minutes of device time on one GPU,
      (benchmarks/vmap_models.py) for the ring MLPs and the DCGAN;
   3. steps per dispatch 1, 10, 100 for the ring MLPs (benchmarks/dispatch.py);
   4. a short real run of the main job (experiments/mnist_dcgan.py, no
-     evaluation): its steps/s, then a checkpoint restored and timed.
+     evaluation): its steps/s, then a checkpoint restored and timed;
+  5. the steps of the two reproductions (experiments/goodfellow2014_mnist.py,
+     experiments/mode_collapse.py), seeds vmapped, and the hours their
+     full protocols take at those rates.
 Each section is written to --out as soon as it is measured, so a run cut
 short keeps what it measured. Without MNIST (no --manual_dir/--data_dir that
 holds it) section 4 says so and is skipped. --smoke: the smoke models, batch
@@ -37,7 +40,8 @@ import jax  # noqa: E402
 import flax  # noqa: E402
 
 from benchmarks import dispatch, load, train_step, vmap_models  # noqa: E402
-from experiments import mnist_dcgan, toy_ring  # noqa: E402
+from experiments import goodfellow2014_mnist, mnist_dcgan, mode_collapse  # noqa: E402
+from experiments import toy_ring  # noqa: E402
 from gan_jax import checkpoint, console, rundir, train  # noqa: E402
 from gan_jax.errors import Error  # noqa: E402
 from gan_jax.models import dcgan as dcgan_model  # noqa: E402
@@ -200,6 +204,55 @@ def training_section(report, sizes, smoke, args):
   )
 
 
+def protocols_section(report, smoke):
+  """The two reproductions' steps, vmapped over seeds as their sweeps run
+  them, and the hours their full protocols take at that rate."""
+  arg = ',smoke' if smoke else ''
+  gf = goodfellow2014_mnist
+  rows = [
+    (
+      'Goodfellow 2014, released step',
+      gf.get_config(f'seed=0{arg}'),
+      gf.NUM_SEEDS,
+      1,
+      gf.NUM_EPOCHS * gf.EPOCH,  # the CPU runs' length (the paper gives none)
+    )
+  ]
+  mc = mode_collapse
+  for pack in (1, 2) if smoke else mc.PACKS:
+    rows.append(
+      (
+        f'PacGAN ring, m = {pack}',
+        mc.get_config(f'pack={pack}{arg}'),
+        mc.NUM_SEEDS,
+        len(mc.DATASETS),
+        mc.NUM_STEPS,
+      )
+    )
+  report.add(
+    '## 5. The reproductions at their full protocols',
+    '',
+    'Seeds vmapped in one program as `--launcher=vmap` runs them; hours = '
+    'programs x updates / rate, without evaluations. Goodfellow: the CPU '
+    "runs' length (NUM_EPOCHS; the paper gives no count); PacGAN: ring and "
+    'grid (the same networks) of each packing.',
+    '',
+    '| study | seeds | programs | updates | updates/s | hours |',
+    '| --- | --- | --- | --- | --- | --- |',
+  )
+  pacgan = 0.0
+  for name, config, seeds, programs, updates in rows:
+    seeds = 2 if smoke else seeds
+    rate = vmap_models.vmapped_rate(config, seeds, 1 if smoke else 3) / seeds
+    hours = programs * updates / rate / 3600
+    pacgan += hours if name.startswith('PacGAN') else 0.0
+    report.add(
+      f'| {name} | {seeds} | {programs} | {updates:,} | {rate:.0f} | '
+      f'{hours:.2f} |'
+    )
+  report.add('', f'The PacGAN sweep in all: {pacgan:.2f} h.', '')
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--out', default=None, help='markdown file to write')
@@ -220,6 +273,7 @@ def main():
   vmap_section(report, sizes, args.smoke)
   dispatch_section(report, sizes, args.smoke)
   training_section(report, sizes, args.smoke, args)
+  protocols_section(report, args.smoke)
   report.add(f'Total: {time.perf_counter() - start:.0f} s.')
 
 

@@ -54,16 +54,25 @@ def _rate(fn, states, source, dispatches, steps):
   return dispatches * steps / (time.perf_counter() - t)
 
 
+def vmapped_rate(config, k, dispatches, setup=None):
+  """Model-steps/s of k models of `config` in one vmapped program."""
+  mesh, gan, init, source = setup or _setup(config)
+  keys = jax.random.split(jax.random.PRNGKey(0), k)
+  vmapped = ts.make_train_fn(mesh, config, gan, num_models=k)
+  stacked = jax.vmap(init)(keys)
+  steps = config.steps_per_dispatch
+  return _rate(vmapped, [stacked], source, dispatches, steps) * k
+
+
 def measure(name, config, k, dispatches):
   """Prints and returns (sequential, vmapped) model-steps/s of k models."""
-  mesh, gan, init, source = _setup(config)
+  setup = _setup(config)
+  mesh, gan, init, source = setup
   steps = config.steps_per_dispatch
   keys = jax.random.split(jax.random.PRNGKey(0), k)
   solo = ts.make_train_fn(mesh, config, gan)
   seq = _rate(solo, [init(key) for key in keys], source, dispatches, steps) * k
-  vmapped = ts.make_train_fn(mesh, config, gan, num_models=k)
-  stacked = jax.vmap(init)(keys)
-  vm = _rate(vmapped, [stacked], source, dispatches, steps) * k
+  vm = vmapped_rate(config, k, dispatches, setup)
   print(
     f'{name}: {k} sequential {seq:.0f} model-steps/s, {k} vmapped '
     f'{vm:.0f} model-steps/s, ratio {vm / seq:.2f}x',

@@ -33,6 +33,7 @@ def test_accelerator_check_smoke_writes_every_section(mnist_dirs, tmp_path):
     '## 2. 2 models vmapped',
     '## 3. Ring MLP GAN: iterations per dispatch',
     '## 4. The main job',
+    '## 5. The reproductions at their full protocols',
   ):
     assert heading in text, text
   rows = [l for l in text.splitlines() if l.startswith('| 16 | float32 |')]
@@ -41,3 +42,7 @@ def test_accelerator_check_smoke_writes_every_section(mnist_dirs, tmp_path):
   assert gemm > 0 and xla > 0
   assert '20 updates at batch 16' in text and 'restoring the checkpoint' in text
   assert 'Skipped' not in text
+  studies = [l for l in text.splitlines() if l.startswith(('| Good', '| Pac'))]
+  assert len(studies) == 3  # Goodfellow, PacGAN m = 1 and 2 (smoke)
+  assert all(float(l.split('|')[-2]) > 0 for l in studies)  # hours
+  assert 'The PacGAN sweep in all' in text

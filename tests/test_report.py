@@ -265,6 +265,19 @@ def test_sweep_tables_hold_mean_and_std_over_seeds(sweep_dir, tmp_path):
         xs = [k * s[i] for s in seeds]
         assert float(row['mean']) == pytest.approx(sum(xs) / 3, rel=1e-12)
         assert (float(row['min']), float(row['max'])) == (min(xs), max(xs))
+  # Each run's own curves, by its directory's name.
+  runs = {
+    (r['group'], r['run'], r['metric'], r['step']): float(r['value'])
+    for r in _csv(out / 'evals_runs.csv')
+  }
+  expected = {
+    (f'loss={loss}', f'loss={loss},seed={seed}', name, str(step)): k * s[i]
+    for loss, seeds in GROUPS.items()
+    for seed, s in enumerate(seeds)
+    for i, name in enumerate(['fd', 'precision'])
+    for step, k in zip((10, 20), (2, 1) if name == 'fd' else (0.5, 1))
+  }
+  assert runs == pytest.approx(expected, rel=1e-12)
 
 
 def test_single_run_directory(tmp_path, capsys):

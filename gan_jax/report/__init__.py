@@ -24,6 +24,7 @@ Written to OUT (default DIR/report):
   grad_norms.png        G and D gradient norms, log scale
   eval_<metric>.png     each evaluation metric of the metrics file
   evals.csv             their numbers: group, metric, step, mean, min, max
+  evals_runs.csv        each run's own: group, run, metric, step, value
   final_<metric>.png    each final metric, a dot per run
   samples.png           the newest sample grid of each group's first run
   classifier_accuracy.png  test accuracy of the classifiers trained on real,

@@ -357,7 +357,8 @@ def write_report(
     plot_accuracies(groups, os.path.join(out, 'classifier_accuracy.png'))
   )
   evals = os.path.join(out, 'evals.csv')
-  tables.write_evals(table_groups, metrics, evals)
+  evals_runs = os.path.join(out, 'evals_runs.csv')
+  tables.write_evals(table_groups, metrics, evals, evals_runs)
   md, csv = os.path.join(out, 'results.md'), os.path.join(out, 'results.csv')
   tables.write_table(
     stats.group_table(table_groups) + stats.real_data_rows(table_groups),
@@ -366,4 +367,4 @@ def write_report(
     [*notes, *tables.protocol_notes(table_groups)],
     references,
   )
-  return [p for p in paths if p] + [evals, md, csv]
+  return [p for p in paths if p] + [evals, evals_runs, md, csv]

@@ -4,6 +4,7 @@ the results' notes."""
 import csv
 import json
 import math
+import os
 
 from gan_jax import rundir
 from gan_jax.report.read import Group
@@ -248,15 +249,24 @@ def write_trend(
     f.write('\n'.join(text) + '\n')
 
 
-def write_evals(groups: list[Group], metrics: list[str], path_csv: str) -> None:
+def write_evals(
+  groups: list[Group], metrics: list[str], path_csv: str, path_runs: str
+) -> None:
   """Writes evals.csv, the numbers of the eval_<metric> figures: a row per
   group, metric and evaluation step with the mean, min and max over the
-  runs that logged it (stats.aggregate)."""
-  with open(path_csv, 'w', newline='') as f:
-    w = csv.writer(f)
+  runs that logged it (stats.aggregate); and path_runs, every run's own
+  curves (group, run directory's name, metric, step, value), which outlive
+  the run directories."""
+  with open(path_csv, 'w', newline='') as f, open(path_runs, 'w') as f_runs:
+    w, runs = csv.writer(f), csv.writer(f_runs)
     w.writerow(['group', 'metric', 'step', 'mean', 'min', 'max'])
+    runs.writerow(['group', 'run', 'metric', 'step', 'value'])
     for g in groups:
       for m in metrics:
-        curve = stats.aggregate(stats.series(r.evals, m) for r in g.runs)
-        for step, *values in zip(*curve):
+        curves = [stats.series(r.evals, m) for r in g.runs]
+        for step, *values in zip(*stats.aggregate(curves)):
           w.writerow([g.label, m, int(step), *(repr(float(v)) for v in values)])
+        for r, (steps, values) in zip(g.runs, curves):
+          name = os.path.basename(os.path.normpath(r.path))
+          for step, v in zip(steps, values):
+            runs.writerow([g.label, name, m, int(step), repr(float(v))])
