@@ -257,7 +257,10 @@ def write_evals(
   runs that logged it (stats.aggregate); and path_runs, every run's own
   curves (group, run directory's name, metric, step, value), which outlive
   the run directories."""
-  with open(path_csv, 'w', newline='') as f, open(path_runs, 'w') as f_runs:
+  with (
+    open(path_csv, 'w', newline='') as f,
+    open(path_runs, 'w', newline='') as f_runs,
+  ):
     w, runs = csv.writer(f), csv.writer(f_runs)
     w.writerow(['group', 'metric', 'step', 'mean', 'min', 'max'])
     runs.writerow(['group', 'run', 'metric', 'step', 'value'])
