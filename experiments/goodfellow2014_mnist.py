@@ -49,6 +49,8 @@ Parzen estimate), beside ours (protocol=released, the default):
                        epochs 1 to 250                     500 to 125,000)
   stopping             none (a checkpoint per epoch)       NUM_EPOCHS below
   evaluation           Parzen on 10,000 samples, test set  the same, every EVAL_EPOCHS
+  arithmetic           float32 (Theano on 2014 GPUs)       matmul_precision=float32
+                                                           (not TensorFloat-32)
 What differs, and why:
   - Momentum: pylearn2 updates v <- mu v - lr g; optax's heavy ball is
     t <- g + mu t, step -lr t: the same steps while lr is constant, and here
@@ -165,6 +167,7 @@ def _released(c) -> None:
   c.model.d.update(input_dropout=0.2, weight_init='uniform:0.005')
   c.update_scheme = 'simultaneous'
   c.shared_fake_pass = True
+  c.matmul_precision = 'float32'
   c.optim.update(
     name='sgd',
     lr=0.1,

@@ -50,6 +50,8 @@ pacgan_task.py; the ALI training algorithm it calls), beside ours:
   batch            100 packs (100 m samples)           batch_size = 100 m
   budget           400 epochs of 1,000 batches         NUM_STEPS = 400,000
   evaluation       2,500 samples after every epoch     eval.every = 1,000
+  arithmetic       float32 (TensorFlow on 2018 GPUs)   matmul_precision=float32
+                                                       (not TensorFloat-32)
   seeds, packing   10 trials, m = 1, 2, 3, 4           the same (full sweep)
 What differs, and why:
   - G's BatchNorm when the 2,500 samples are drawn: Blocks samples in
@@ -136,6 +138,7 @@ def get_config(arg=None):
   c.model.d.update(hidden=(200, 200, 200), pieces=5, weight_init='normal:0.02')
   c.update_scheme = 'simultaneous'
   c.standing_stats = True  # BN of the evaluated weights, as released
+  c.matmul_precision = 'float32'
   c.optim.update(lr=1e-4, b1=0.8)
   c.data.num_train = 100_000
   packs = SMOKE_PACKS_PER_BATCH if arg.smoke else PACKS_PER_BATCH

@@ -160,6 +160,12 @@ def base_config() -> ml_collections.ConfigDict:
   # 'bfloat16' (mixed precision: parameters, optimizer state, BatchNorm
   # statistics and losses stay float32; sampling and evaluation use float32).
   c.compute_dtype = 'float32'
+  # Arithmetic of float32 matrix products in the train step and the
+  # evaluation (jax.default_matmul_precision): 'default' (the backend's
+  # fastest: TensorFloat-32 on NVIDIA GPUs from Ampere on, bfloat16 passes on
+  # TPU), 'tensorfloat32', or 'float32' (full float32, what the GPUs of the
+  # 2014-2018 papers computed). XLA:CPU computes full float32 for all three.
+  c.matmul_precision = 'default'
   # K > 1: K models with seeds seed..seed+K-1 in one vmapped program, each
   # written to <workdir>/model_<i> as if it had run alone.
   c.num_models = 1

@@ -273,9 +273,15 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
   """Scores `config.eval.num_samples` samples of the run's generator.
 
   The noise is fold_in(PRNGKey(config.seed), EVAL_SALT) at every step, so
-  numbers along a run differ by the generator only. Returns {'step',
-  'metrics', 'real_data' (Evaluator.real_data), 'protocol', 'seconds'}.
+  numbers along a run differ by the generator only. Matrix products run at
+  config.matmul_precision. Returns {'step', 'metrics', 'real_data'
+  (Evaluator.real_data), 'protocol', 'seconds'}.
   """
+  with jax.default_matmul_precision(config.matmul_precision):
+    return _evaluate_state(evaluator, g, state, config)
+
+
+def _evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
   real_data = evaluator.real_data()  # once per protocol: not in 'seconds'
   t0 = time.perf_counter()
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_SALT)

@@ -284,7 +284,8 @@ def make_train_fn(mesh, config, gan: GAN, num_models=1):
   fold_in(state.rng, state.step) and shards it along `data`; parameters stay
   replicated. The result does not depend on the number of devices (except
   through dropout, penalty points and instance noise, drawn per device).
-  metrics: each of shape (steps_per_dispatch,).
+  metrics: each of shape (steps_per_dispatch,). Matrix products run at
+  config.matmul_precision.
   """
   step_fn = sharded_step(mesh, config, gan)
 
@@ -294,9 +295,10 @@ def make_train_fn(mesh, config, gan: GAN, num_models=1):
     return step_fn(state, draw_batch(config, source, k_batch), k_step)
 
   def many(state, source):
-    return jax.lax.scan(
-      lambda s, _: one(s, source), state, length=config.steps_per_dispatch
-    )
+    with jax.default_matmul_precision(config.matmul_precision):
+      return jax.lax.scan(
+        lambda s, _: one(s, source), state, length=config.steps_per_dispatch
+      )
 
   if num_models > 1:
     many = jax.vmap(many, in_axes=(0, None))

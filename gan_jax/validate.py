@@ -13,6 +13,7 @@ from gan_jax.errors import ConfigError, check_name
 from gan_jax.metrics import inception
 
 COMPUTE_DTYPES = ('float32', 'bfloat16')
+MATMUL_PRECISIONS = ('default', 'tensorfloat32', 'float32')
 POSITIVE = (
   'batch_size',
   'num_models',
@@ -45,6 +46,7 @@ def validate(config) -> None:
   check_name(
     'compute_dtype', config.get('compute_dtype', 'float32'), COMPUTE_DTYPES
   )
+  check_name('matmul_precision', config.matmul_precision, MATMUL_PRECISIONS)
   _check_conditional(config, dataset)
   _check_model(config.model, dataset.shape)
   for key in POSITIVE:

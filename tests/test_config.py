@@ -29,6 +29,7 @@ def test_parse_arg_types_and_flags():
     ('model.name', 'model'),
     ('data.name', 'dataset'),
     ('compute_dtype', 'compute_dtype'),
+    ('matmul_precision', 'matmul_precision'),
   ],
 )
 def test_unknown_name_lists_valid_names(field, kind):

@@ -375,3 +375,18 @@ def test_evaluate_and_sample_commands(toy_run, tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [out.stderr.strip()]
     assert out.stderr.startswith('error: ') and message in out.stderr
+
+
+def test_evaluation_runs_at_the_configs_matmul_precision(monkeypatch):
+  """evaluate_state samples and scores under config.matmul_precision."""
+  seen = []
+  monkeypatch.setattr(
+    evaluate,
+    '_evaluate_state',
+    lambda *a: seen.append(jax.config.jax_default_matmul_precision),
+  )
+  config = mnist_dcgan.get_config('smoke')
+  for precision in ('float32', 'default'):
+    config.matmul_precision = precision
+    evaluate.evaluate_state(None, None, None, config)
+  assert seen == ['float32', 'default']

@@ -1,5 +1,7 @@
-"""Parzen-window log-likelihood against scipy's Gaussian densities."""
+"""Parzen-window log-likelihood against scipy's Gaussian densities; its
+distances are full float32 products on every backend."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import special
@@ -54,3 +56,12 @@ def test_evaluate_reports_mean_and_standard_error(data):
   assert got['parzen_ll'] == pytest.approx(ll.mean(), rel=1e-4)
   se = np.sqrt(((ll - ll.mean()) ** 2).sum() / (len(ll) - 1) / len(ll))
   assert got['parzen_se'] == pytest.approx(se, rel=1e-3)
+
+
+def test_distances_are_full_float32_products():
+  """The distance matmul asks for Precision.HIGHEST (a GPU would otherwise
+  take TensorFloat-32); XLA:CPU keeps the request in the lowered program."""
+  x, s = jnp.ones((4, 3)), jnp.ones((5, 3))
+  text = parzen._lse_block.lower(x, s, jnp.ones(5), jnp.ones(2)).as_text()
+  dots = [line for line in text.splitlines() if 'dot_general' in line]
+  assert dots and all('HIGHEST, HIGHEST' in line for line in dots), dots

@@ -8,8 +8,9 @@ differs; the same holds for class-conditional models, whose labels are
 sharded with their examples. Plain SGD is used: Adam's update is invariant to the gradient's
 scale and would hide a wrong average, and it turns float noise in near-zero
 gradients into lr-sized steps. Tolerance: 1e-5 absolute and relative.
-Also: compute_dtype='bfloat16' keeps a float32 state, and a vmapped pair of
-DCGANs on 4 devices equals each model trained alone.
+Also: compute_dtype='bfloat16' keeps a float32 state, matmul_precision
+reaches every matrix product of the step, and a vmapped pair of DCGANs on 4
+devices equals each model trained alone.
 """
 
 import jax
@@ -21,13 +22,17 @@ from gan_jax import data, models, train_state, train_step as ts
 from experiments import mnist_dcgan
 
 
-def _run(n_devices, config, source):
-  mesh = jax.make_mesh(
+def _mesh(n_devices):
+  return jax.make_mesh(
     (n_devices,),
     (ts.AXIS,),
     axis_types=(jax.sharding.AxisType.Auto,),
     devices=jax.devices()[:n_devices],
   )
+
+
+def _run(n_devices, config, source):
+  mesh = _mesh(n_devices)
   shape = source['images'].shape[1:]
   g, d = models.build(config.model, shape, axis_name=ts.AXIS)
   g_tx = d_tx = optax.sgd(0.1)
@@ -126,12 +131,7 @@ def test_bfloat16_compute_keeps_float32_state():
   )
   assert max(np.max(np.abs(a - b)) for a, b in zip(g16, g32)) > 0
 
-  mesh = jax.make_mesh(
-    (1,),
-    (ts.AXIS,),
-    axis_types=(jax.sharding.AxisType.Auto,),
-    devices=jax.devices()[:1],
-  )
+  mesh = _mesh(1)
   g, d = models.build(config.model, (28, 28, 1), axis_name=ts.AXIS)
   fn = ts.make_train_fn(
     mesh, config, train_state.GAN(g, d, optax.sgd(0.1), optax.sgd(0.1))
@@ -144,17 +144,32 @@ def test_bfloat16_compute_keeps_float32_state():
   assert dots and all('bf16' in line for line in dots), dots[:3]
 
 
+@pytest.mark.parametrize('precision', ['default', 'float32'])
+def test_matmul_precision_reaches_every_product(precision):
+  """matmul_precision='float32' lowers every dot of the step (G, D, their
+  VJPs) with Precision.HIGHEST, the backend's default none of them."""
+  config = mnist_dcgan.get_config('smoke')
+  config.matmul_precision = precision
+  source = data.random_images(64, (28, 28, 1))
+  mesh = _mesh(1)
+  g, d = models.build(config.model, (28, 28, 1), axis_name=ts.AXIS)
+  gan = train_state.GAN(g, d, optax.sgd(0.1), optax.sgd(0.1))
+  state = train_state.init_state(
+    gan, config.model.z_dim, (28, 28, 1), jax.random.PRNGKey(0)
+  )
+  text = ts.make_train_fn(mesh, config, gan).lower(state, source).as_text()
+  dots = [line for line in text.splitlines() if 'dot_general' in line]
+  highest = ['HIGHEST, HIGHEST' in line for line in dots]
+  assert dots and all(highest) == (precision == 'float32'), dots[:3]
+  assert any(highest) == (precision == 'float32')
+
+
 def test_vmapped_dcgan_on_four_devices_equals_each_model_alone():
   """The DCGAN's hand-written layer VJPs under vmap (num_models=2) inside a
   4-device shard_map: model 1 of the pair equals model 1 trained alone."""
   config = mnist_dcgan.get_config('smoke')
   config.steps_per_dispatch = 2
-  mesh = jax.make_mesh(
-    (4,),
-    (ts.AXIS,),
-    axis_types=(jax.sharding.AxisType.Auto,),
-    devices=jax.devices()[:4],
-  )
+  mesh = _mesh(4)
   shape = (28, 28, 1)
   g, d = models.build(config.model, shape, axis_name=ts.AXIS)
   g_tx, d_tx = train_state.make_optimizers(config.optim)

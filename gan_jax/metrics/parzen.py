@@ -8,6 +8,10 @@ formed in float32 on the device for one block of x at a time against all
 samples (both centred on the samples' mean first, which leaves distances
 unchanged and reduces float32 cancellation); the log-sum-exp runs on the
 device and the normalising constants are added in float64 on the host.
+The product x.s asks for Precision.HIGHEST, full float32 also on GPUs
+whose default is TensorFloat-32 (rounding its inputs to TensorFloat-32's
+10-bit mantissa moved the estimate by 0.005 nats, with 10,000 MNIST
+training digits as the samples).
 """
 
 import jax
@@ -20,7 +24,8 @@ def _lse_block(x, samples, s_sq, sigmas):
   """(B, d), (S, d), (S,), (G,) -> (G, B): logsumexp_s -||x - s||^2 / (2
   sigma^2) for every sigma, reusing one distance matrix."""
   x_sq = jnp.sum(x * x, axis=1, keepdims=True)
-  d2 = jnp.maximum(x_sq - 2 * x @ samples.T + s_sq[None, :], 0.0)
+  xs = jnp.matmul(x, samples.T, precision=jax.lax.Precision.HIGHEST)
+  d2 = jnp.maximum(x_sq - 2 * xs + s_sq[None, :], 0.0)
   return jax.lax.map(
     lambda s: jax.nn.logsumexp(-d2 / (2 * s * s), axis=1), sigmas
   )
