@@ -31,6 +31,18 @@ def _mesh(n_devices):
   )
 
 
+def _step_dots(config, source):
+  """The dot_general lines of config's train step, lowered on one device."""
+  shape = source['images'].shape[1:]
+  g, d = models.build(config.model, shape, axis_name=ts.AXIS)
+  gan = train_state.GAN(g, d, optax.sgd(0.1), optax.sgd(0.1))
+  state = train_state.init_state(
+    gan, config.model.z_dim, shape, jax.random.PRNGKey(0)
+  )
+  text = ts.make_train_fn(_mesh(1), config, gan).lower(state, source)
+  return [line for line in text.as_text().splitlines() if 'dot_general' in line]
+
+
 def _run(n_devices, config, source):
   mesh = _mesh(n_devices)
   shape = source['images'].shape[1:]
@@ -131,16 +143,7 @@ def test_bfloat16_compute_keeps_float32_state():
   )
   assert max(np.max(np.abs(a - b)) for a, b in zip(g16, g32)) > 0
 
-  mesh = _mesh(1)
-  g, d = models.build(config.model, (28, 28, 1), axis_name=ts.AXIS)
-  fn = ts.make_train_fn(
-    mesh, config, train_state.GAN(g, d, optax.sgd(0.1), optax.sgd(0.1))
-  )
-  dots = [
-    line
-    for line in fn.lower(state32, source).as_text().splitlines()
-    if 'dot_general' in line
-  ]
+  dots = _step_dots(config, source)
   assert dots and all('bf16' in line for line in dots), dots[:3]
 
 
@@ -150,15 +153,7 @@ def test_matmul_precision_reaches_every_product(precision):
   VJPs) with Precision.HIGHEST, the backend's default none of them."""
   config = mnist_dcgan.get_config('smoke')
   config.matmul_precision = precision
-  source = data.random_images(64, (28, 28, 1))
-  mesh = _mesh(1)
-  g, d = models.build(config.model, (28, 28, 1), axis_name=ts.AXIS)
-  gan = train_state.GAN(g, d, optax.sgd(0.1), optax.sgd(0.1))
-  state = train_state.init_state(
-    gan, config.model.z_dim, (28, 28, 1), jax.random.PRNGKey(0)
-  )
-  text = ts.make_train_fn(mesh, config, gan).lower(state, source).as_text()
-  dots = [line for line in text.splitlines() if 'dot_general' in line]
+  dots = _step_dots(config, data.random_images(64, (28, 28, 1)))
   highest = ['HIGHEST, HIGHEST' in line for line in dots]
   assert dots and all(highest) == (precision == 'float32'), dots[:3]
   assert any(highest) == (precision == 'float32')
