@@ -81,6 +81,7 @@ import numpy as np
 
 from gan_jax import config as config_lib
 from gan_jax import dynamics, sweep, train_state, train_step
+from gan_jax.report import records
 
 STEPS = 500
 LR = 0.2
@@ -131,6 +132,22 @@ METHODS = {
     {'loss': 'non_saturating', 'r1_gamma': 0.3},
     'converges',
   ),
+}
+# The real part of the Jacobian's eigenvalues at the equilibrium in closed
+# form (Sec. 2-3; f'(0) = 1/2, f''(0) = -1/4 for the standard objective):
+# 0 without regularisation (+- f'(0) i; WGAN +- i), -gamma/2 for a
+# zero-centred penalty, -gamma f'(0)^2 for consensus, f''(0) sigma^2 for
+# instance noise. WGAN-GP's penalty has a kink at 0: no Jacobian.
+F1, F2 = 0.5, -0.25
+CLOSED_FORM_REAL = {
+  'gan': 0.0,
+  'nsgan': 0.0,
+  'wgan': 0.0,
+  'instance_noise': F2 * 0.7**2,
+  'r1': -0.3 / 2,
+  'r1_critical': -1.0 / 2,
+  'consensus': -1.0 * F1**2,
+  'nsgan_r1': -0.3 / 2,
 }
 # name: (update_scheme, d_steps)
 SCHEMES = {
@@ -311,8 +328,65 @@ def _plot(out, runs, gammas, eig):
   plt.close(fig)
 
 
+def get_reference() -> dict:
+  """CLOSED_FORM_REAL as gan_jax.report.verdict rows; the margin is half
+  the smallest gap between two methods' closed forms, so that no method's
+  rate of convergence reads as another's."""
+  forms = sorted(set(CLOSED_FORM_REAL.values()))
+  margin = min(b - a for a, b in zip(forms, forms[1:])) / 2
+  return {
+    'source': 'Mescheder et al. 2018, Sec. 2-3 (closed forms)',
+    'rows': [
+      {
+        'label': METHODS[m][0],
+        'where': {'method': m},
+        'metrics': {
+          'eig_real': {
+            'value': value,
+            'kind': 'exact',
+            'margin': margin,
+            'reason': "half the smallest gap between two methods' closed forms",
+          }
+        },
+      }
+      for m, value in CLOSED_FORM_REAL.items()
+    ],
+  }
+
+
+def write_records(out: str, runs: dict, eigen: dict) -> None:
+  """The study's records (gan_jax.report.records) in `out`: per method the
+  largest real part of its eigenvalues (eig_real) and the distance after
+  STEPS under each scheme (distance_<scheme>), deterministic values."""
+  rows = [
+    (m, 'game', 'eig_real', 0, max(x for x, _ in eig))
+    for m, eig in eigen.items()
+    if eig is not None
+  ]
+  rows += [
+    (
+      key.split('/')[0],
+      'game',
+      f'distance_{key.split("/")[1]}',
+      0,
+      r['distance'],
+    )
+    for key, r in runs.items()
+  ]
+  records.write_curves(os.path.join(out, records.EVALS_RUNS), rows)
+  records.write_groups(
+    os.path.join(out, records.GROUPS),
+    {
+      m: {'overrides': {}, 'config': {'method': m, 'deterministic': True}}
+      for m in METHODS
+    },
+  )
+  records.write_reference(os.path.join(out, records.REFERENCE), get_reference())
+
+
 def run(out: str) -> dict:
-  """Every method under every scheme, the eigenvalue figure, results.json."""
+  """Every method under every scheme, the eigenvalue figure, results.json
+  and the records."""
   os.makedirs(out, exist_ok=True)
   start = time.perf_counter()
   runs, eigen = {}, {}
@@ -360,6 +434,7 @@ def run(out: str) -> dict:
   }
   with open(os.path.join(out, 'results.json'), 'w') as f:
     json.dump(result, f, indent=1)
+  write_records(out, runs, eigen)
   print(f'{result["seconds"]} s; wrote {out}')
   return result
 

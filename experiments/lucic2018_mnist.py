@@ -124,27 +124,3 @@ def get_hyper(arg=None):
       hyper.sweep('seed', range(1 if smoke else NUM_SEEDS)),
     ]
   )
-
-
-# Lucic et al. 2018, best FID on MNIST per objective (Inception features).
-PAPER_BEST_FID = {
-  'minimax': 9.8,
-  'non_saturating': 6.8,
-  'least_squares': 7.8,
-  'wasserstein': 6.7,
-  'wasserstein_gp': 20.3,
-  'dragan': 7.6,
-}
-
-
-def get_reference(arg=None):
-  """The paper's best FIDs beside our FD per group (report.paper_table)."""
-  del arg
-  return {
-    'source': 'Lucic et al. 2018, best FID on MNIST (Inception features; '
-    'ours: FD on LeNet features, so compare rankings, not values)',
-    'rows': [
-      {'where': {'loss': loss}, 'metrics': {'fd': fid}}
-      for loss, fid in PAPER_BEST_FID.items()
-    ],
-  }

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from gan_jax import losses, report
-from gan_jax.report import read, stats, tables
+from gan_jax.report import read, records, stats, tables, verdict
 from experiments import saturation
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -378,28 +378,48 @@ def test_bogus_directory_is_a_clear_error(tmp_path):
   assert not (tmp_path / 'empty' / 'report').exists()
 
 
-def test_paper_table_puts_each_paper_number_beside_the_matching_group():
-  rows = [
-    stats.Row('loss=a', {'loss': 'a', 'pack': 1}, 2, 2, '10', {'fd': (2, 1)}),
-    stats.Row(
-      'loss=b', {'loss': 'b', 'pack': 1}, 1, 1, '10', {'fd': (5, None)}
-    ),
-    stats.Row('loss=x|y', {'loss': 'x|y'}, 1, 1, '10', {'fd': (4, None)}),
-  ]
+def test_a_sweep_report_writes_its_records_and_the_verdicts_of_its_reference(
+  sweep_dir, tmp_path
+):
+  """The records outlive the runs: the same verdicts from them alone."""
+  entry = {
+    'value': 3.0,
+    'error': 0.5,
+    'kind': 'se_trials',
+    'n': 10,
+    'margin': 1.0,
+    'reason': 'test',
+  }
   ref = {
     'source': 'Some et al.',
     'rows': [
-      {'where': {'loss': 'b', 'pack': 1}, 'metrics': {'fd': [7.5, 0.5]}},
-      {'where': {'loss': 'c'}, 'metrics': {'fd': 1.0}},  # no such group
-      {'where': {'loss': 'x|y'}, 'metrics': {'fd': 3}},
+      {'where': {'loss': 'non_saturating'}, 'metrics': {'fd': entry}},
+      {'where': {'loss': 'none'}, 'metrics': {'fd': entry}},  # no group
     ],
   }
-  lines = tables.paper_table(rows, [ref])
-  assert lines[1] == '## Beside the paper: Some et al.'
-  assert lines[-2] == '| loss=b | fd | 5 | 7.5 ± 0.5 |'
-  assert lines[-1] == '| loss=x\\|y | fd | 4 | 3 |'  # '|' escaped
-  assert len(lines) == 7  # blank, title, blank, header, rule, two rows
-  assert tables.paper_table(rows, []) == []
+  index = json.loads((sweep_dir / 'sweep.json').read_text())
+  (sweep_dir / 'sweep.json').write_text(json.dumps(index | {'reference': ref}))
+  out = tmp_path / 'out'
+  report.main([str(sweep_dir), '--out', str(out)])
+  rec = records.load(str(out))
+  assert rec.reference == ref and rec.configs['loss=minimax']['loss'] == (
+    'minimax'
+  )
+  fd = [v[0] for v in GROUPS['non_saturating']]
+  sample = rec.sample('loss=non_saturating', 'fd')
+  assert (
+    sample.values == tuple(fd)
+    and rec.last_step('loss=non_saturating', 'fd') == 20
+  )
+  expected = verdict.verdict(verdict.Paper.of(entry), verdict.Sample.of(fd))
+  text = (out / 'results.md').read_text()
+  assert '## Beside the paper' in text
+  (row,) = [
+    r for t in _md_tables(out / 'results.md') for r in t if 'verdict' in r
+  ]
+  assert row['setting'] == 'loss=non_saturating'
+  assert row['ours − paper [95 % CI]'] == expected.interval_text()
+  assert row['verdict'] == expected.text()
 
 
 def test_saturation_figure_is_written(tmp_path):

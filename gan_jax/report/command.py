@@ -6,7 +6,7 @@ import sys
 from absl import flags
 
 from gan_jax.errors import ReportError
-from gan_jax.report import figures, read, stats, tables
+from gan_jax.report import docs, figures, read, stats, tables
 
 # Private: gan_jax.sample defines a global --out; both load in one process.
 FLAGS = flags.FlagValues()
@@ -40,12 +40,28 @@ flags.DEFINE_float(
   'With --trend: also the step where each line meets this value.',
   flag_values=FLAGS,
 )
+flags.DEFINE_bool(
+  'docs',
+  False,
+  'Rewrite the generated tables of each FILE (default docs/results.md) from '
+  'the records they name (gan_jax.report.docs).',
+  FLAGS,
+)
+flags.DEFINE_bool(
+  'check',
+  False,
+  'With --docs: write nothing; exit 1 naming each table that differs from '
+  'what its records give.',
+  FLAGS,
+)
 flags.DEFINE_bool('help', False, 'Show this help.', FLAGS, short_name='h')
 
 USAGE = (
   'usage: python -m gan_jax.report DIR [DIR ...] [--out OUT] [--pool] '
-  '[--trend METRIC [--trend_from STEP] [--target VALUE]]'
+  '[--trend METRIC [--trend_from STEP] [--target VALUE]]\n'
+  '       python -m gan_jax.report --docs [--check] [FILE ...]'
 )
+DOCS = 'docs/results.md'
 
 
 def _parse(argv: list[str]) -> tuple[list[str], str]:
@@ -59,6 +75,10 @@ def _parse(argv: list[str]) -> tuple[list[str], str]:
     print(f'{USAGE}\n\nDIR: run or sweep directory.\n')
     print(FLAGS.module_help(__name__).lstrip('\n'))
     raise SystemExit(0)
+  if FLAGS.check and not FLAGS.docs:
+    raise SystemExit('error: --check needs --docs')
+  if FLAGS.docs:
+    return dirs or [DOCS], ''
   if not dirs:
     raise SystemExit(f'error: no DIR given ({USAGE})')
   if FLAGS.target is not None and FLAGS.trend is None:
@@ -96,12 +116,42 @@ def _write_trend(groups: list[read.Group], out: str) -> str:
   return path
 
 
+def _docs(files: list[str]) -> list[str]:
+  """--docs: rewrites (or with --check compares) each file's tables."""
+  stale, written = [], []
+  for path in files:
+    try:
+      with open(path) as f:
+        text = f.read()
+      root = os.path.dirname(os.path.abspath(path))
+      if FLAGS.check:
+        stale += [f'{path}: {d}' for d in docs.check(text, root)]
+        continue
+      fresh = docs.render(text, root)
+    except (OSError, ReportError) as e:
+      raise SystemExit(f'error: {e}') from None
+    if fresh != text:
+      with open(path, 'w') as f:
+        f.write(fresh)
+      written.append(path)
+  if stale:
+    raise SystemExit(
+      'error: tables differ from their records (rewrite them with '
+      'python -m gan_jax.report --docs):\n' + '\n'.join(stale)
+    )
+  for p in written:
+    print(p)
+  return written
+
+
 def main(argv: list[str] | None = None) -> list[str]:
   """Reads DIRs, writes the report; prints and returns the paths written.
 
   argv: the arguments without the program name (default: sys.argv[1:]).
   """
   dirs, out = _parse(sys.argv[1:] if argv is None else argv)
+  if FLAGS.docs:
+    return _docs(dirs)
   try:
     groups, notes = read.read_groups(dirs, FLAGS.pool)
   except ReportError as e:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from gan_jax import config as config_lib
 from gan_jax import rundir
-from gan_jax.report import stats, tables
+from gan_jax.report import docs, records, stats, tables
 from gan_jax.report.read import Group, Run
 
 
@@ -357,14 +357,24 @@ def write_report(
     plot_accuracies(groups, os.path.join(out, 'classifier_accuracy.png'))
   )
   evals = os.path.join(out, 'evals.csv')
-  evals_runs = os.path.join(out, 'evals_runs.csv')
+  evals_runs = os.path.join(out, records.EVALS_RUNS)
   tables.write_evals(table_groups, metrics, evals, evals_runs)
+  written = [evals, evals_runs, os.path.join(out, records.GROUPS)]
+  records.write_groups(
+    written[-1], {g.label: records.group_entry(g) for g in table_groups}
+  )
+  paper = []
+  if references:
+    written.append(os.path.join(out, records.REFERENCE))
+    records.write_reference(written[-1], references[0])
+    found = docs.verdict_lines([records.load(out)], strict=False)
+    paper = docs.verdict_table(found) if found else []
   md, csv = os.path.join(out, 'results.md'), os.path.join(out, 'results.csv')
   tables.write_table(
     stats.group_table(table_groups) + stats.real_data_rows(table_groups),
     md,
     csv,
     [*notes, *tables.protocol_notes(table_groups)],
-    references,
+    paper,
   )
-  return [p for p in paths if p] + [evals, evals_runs, md, csv]
+  return [p for p in paths if p] + written + [md, csv]

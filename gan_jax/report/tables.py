@@ -7,8 +7,8 @@ import math
 import os
 
 from gan_jax import rundir
+from gan_jax.report import records, stats
 from gan_jax.report.read import Group
-from gan_jax.report import stats
 from gan_jax.report.stats import Row, Trend
 
 
@@ -48,10 +48,10 @@ def _head_cells(row: Row, keys: list[str]) -> list:
 
 
 def write_table(
-  rows: list[Row], path_md: str, path_csv: str, notes=(), references=()
+  rows: list[Row], path_md: str, path_csv: str, notes=(), paper=()
 ) -> None:
-  """Writes results.md (mean ± std cells; then paper_table) and results.csv
-  (mean, std columns)."""
+  """Writes results.md (mean ± std cells; then the markdown lines `paper`,
+  the verdicts against a paper) and results.csv (mean, std columns)."""
   keys = list(dict.fromkeys(k for r in rows for k in r.overrides))
   stats = list(dict.fromkeys(k for r in rows for k in r.stats))
   head = ['group', *keys, 'n', 'n_eval', 'step']
@@ -82,7 +82,7 @@ def write_table(
     *lines,
   ]
   text += ['', *(f'- {n}' for n in notes)] if notes else []
-  text += paper_table(rows, references)
+  text += ['', '## Beside the paper', '', *paper] if paper else []
   with open(path_md, 'w') as f:
     f.write('\n'.join(text) + '\n')
   with open(path_csv, 'w', newline='') as f:
@@ -95,37 +95,6 @@ def write_table(
           '' if x is None else repr(x) for x in r.stats.get(k, (None,) * 2)
         ]
       w.writerow(cells)
-
-
-def paper_table(rows: list[Row], references: list[dict]) -> list[str]:
-  """Markdown lines: each paper number beside ours for the same setting.
-
-  A reference row {'where': {field: value}, 'metrics': {name: value or
-  [mean, s.e.]}} (an experiment file's get_reference, kept in the sweep
-  index) matches the groups whose overrides hold every `where` item.
-  """
-  lines = []
-  for ref in references:
-    body = []
-    for entry in ref['rows']:
-      where = entry.get('where', {})
-      for r in rows:
-        if any(str(r.overrides.get(k)) != str(v) for k, v in where.items()):
-          continue
-        for metric, paper in entry.get('metrics', {}).items():
-          if isinstance(paper, (list, tuple)):
-            paper = f'{_fmt(paper[0])} ± {_fmt(paper[1])}'
-          ours = _cell(*r.stats.get(metric, (None, None)))
-          body.append([r.group, metric, ours, str(paper)])
-    if body:
-      head = ['group', 'metric', 'ours (mean ± std)', 'paper']
-      lines += [
-        '',
-        f'## Beside the paper: {ref.get("source", "")}',
-        '',
-        *_md_table(head, body),
-      ]
-  return lines
 
 
 def protocol_notes(groups: list[Group]) -> list[str]:
@@ -257,13 +226,10 @@ def write_evals(
   runs that logged it (stats.aggregate); and path_runs, every run's own
   curves (group, run directory's name, metric, step, value), which outlive
   the run directories."""
-  with (
-    open(path_csv, 'w', newline='') as f,
-    open(path_runs, 'w', newline='') as f_runs,
-  ):
-    w, runs = csv.writer(f), csv.writer(f_runs)
+  rows = []
+  with open(path_csv, 'w', newline='') as f:
+    w = csv.writer(f)
     w.writerow(['group', 'metric', 'step', 'mean', 'min', 'max'])
-    runs.writerow(['group', 'run', 'metric', 'step', 'value'])
     for g in groups:
       for m in metrics:
         curves = [stats.series(r.evals, m) for r in g.runs]
@@ -271,5 +237,5 @@ def write_evals(
           w.writerow([g.label, m, int(step), *(repr(float(v)) for v in values)])
         for r, (steps, values) in zip(g.runs, curves):
           name = os.path.basename(os.path.normpath(r.path))
-          for step, v in zip(steps, values):
-            runs.writerow([g.label, name, m, int(step), repr(float(v))])
+          rows += [(g.label, name, m, s, v) for s, v in zip(steps, values)]
+  records.write_curves(path_runs, rows)

@@ -1,0 +1,382 @@
+"""Generated tables of a markdown file (docs/results.md), from committed
+records (gan_jax.report.records), so a number there cannot drift from them.
+
+A table is a block between two markers; the first names its kind and
+arguments (key=value, shell-quoted), e.g.
+
+  <!-- table verdicts records=docs/results/mode_collapse/long_60k -->
+  ...generated lines...
+  <!-- /table -->
+
+Kinds:
+  verdicts records=DIR [step=S] [command=CMD]
+      every paper row of DIR's reference.json beside our group it names
+      (its 'where' against each group's config), by verdict.verdict
+  summary
+      every row of every verdicts table of the file, with its section
+  groups records=DIR metrics=M1,M2 [step=S] [real=1]
+      per group, each metric's mean ± s.e. over runs (n); with real=1
+      also the real-data rows of results.csv
+  compare records=DIR metric=M (against=GROUP | against_metric=M2) [step=S]
+      each other group against GROUP, or in each group M against M2 of the
+      same runs (verdict.compare_all: paired by seed where the runs match,
+      Holm over the table's rows)
+  best_of records=DIR metric=M by=FIELD [trials=1,2,4] [higher=1]
+      per value of the config FIELD, the expected best of k random trials
+      among its runs (verdict.expected_best)
+  curve records=DIR metric=M [every=K | steps=S1,S2] [digits=D]
+      a row per evaluation step (every K-th, and the last; or the steps
+      S1, S2, ...), a column per group: the mean over runs (± s.e. with
+      several)
+`render` rewrites every block; `check` names the blocks that differ.
+"""
+
+import dataclasses
+import re
+import shlex
+
+from gan_jax.errors import ReportError
+from gan_jax.report import records as records_lib
+from gan_jax.report import verdict as v
+
+BLOCK = re.compile(
+  r'(?P<open><!-- table (?P<spec>[^\n]*?) -->\n)(?P<body>.*?)'
+  r'(?P<close><!-- /table -->)',
+  re.DOTALL,
+)
+HEADING = re.compile(r'^## (.+)$', re.MULTILINE)
+
+
+def _md(head: list[str], rows: list[list[str]]) -> list[str]:
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+  return lines + [
+    '| ' + ' | '.join(c.replace('|', '\\|') for c in r) + ' |' for r in rows
+  ]
+
+
+@dataclasses.dataclass
+class Line:
+  """One paper row's verdict, for its table and the summary; ours and the
+  verdict are None where no group of the records is that setting."""
+
+  source: str
+  setting: str
+  metric: str
+  paper: v.Paper
+  ours: v.Sample | None
+  step: int | None  # our updates: the step our values are read at
+  verdict: v.Verdict | None
+  command: str
+
+  def cells(self) -> tuple[str, str]:
+    """(ours, verdict) as table cells."""
+    if self.ours is None:
+      return 'not run', 'not run'
+    at = f' at {self.step:,}' if self.step else ''
+    return self.ours.text() + at, self.verdict.text()
+
+
+def _matches(config: dict, where: dict) -> bool:
+  return all(str(config.get(k)) == str(x) for k, x in where.items())
+
+
+def verdict_lines(recs, step=None, command='', strict=True) -> list[Line]:
+  """The verdict of every metric of every paper row of the first of `recs`
+  (Records) that has a reference, against the groups of all of them.
+
+  strict (the docs): a row must match at most one group ('not run' when
+  none); else (a sweep's report) a line per matching group, none for a row
+  without one. Our budget is the step our values are read at."""
+  ref = next((r.reference for r in recs if r.reference), None)
+  if not ref:
+    raise ReportError(f'{recs[0].path}: no {records_lib.REFERENCE}')
+  lines = []
+  for row in ref['rows']:
+    where = row.get('where', {})
+    found = [
+      (rec, g)
+      for rec in recs
+      for g in rec.groups()
+      if _matches(rec.configs.get(g, {}), where)
+    ]
+    label = row.get('label', '')
+    if strict and len(found) > 1:
+      raise ReportError(
+        f'the paper row {label or where} matches {len(found)} groups '
+        f'({", ".join(g for _, g in found)}); it must match one'
+      )
+    for metric, entry in row['metrics'].items():
+      if not isinstance(entry, dict):
+        continue  # a reference from before the rule: a bare number
+      try:
+        paper = v.Paper.of({**entry, 'budget': row.get('budget')})
+      except (TypeError, ValueError) as e:
+        raise ReportError(f'paper row {label} {metric}: {e}') from None
+      if strict and not found:
+        lines.append(
+          Line(ref['source'], label, metric, paper, None, None, None, command)
+        )
+      for rec, group in found:
+        ours, at = rec.at(group, metric, step)
+        lines.append(
+          Line(
+            ref['source'],
+            label if strict else group,
+            metric,
+            paper,
+            ours,
+            at,
+            v.verdict(paper, ours, at),
+            command,
+          )
+        )
+  return lines
+
+
+def verdict_table(lines: list[Line]) -> list[str]:
+  """Markdown lines: the source, then a row per Line."""
+  head = [
+    'setting',
+    'metric',
+    'paper (± as stated)',
+    'ours (mean ± s.e., n)',
+    'ours − paper [95 % CI]',
+    'margin',
+    'verdict',
+  ]
+  body = []
+  for ln in lines:
+    ours, said = ln.cells()
+    body.append(
+      [
+        ln.setting,
+        ln.metric,
+        ln.paper.text(),
+        ours,
+        '' if ln.verdict is None else ln.verdict.interval_text(),
+        f'{v.fmt(ln.paper.margin, 3)}: {ln.paper.reason}',
+        said,
+      ]
+    )
+  return [f'Source: {lines[0].source}.' if lines else '', '', *_md(head, body)]
+
+
+def _summary(found: list[tuple[str, Line]]) -> list[str]:
+  head = [
+    'study',
+    'paper row',
+    'metric',
+    'paper',
+    'ours (mean ± s.e., n)',
+    "our budget / paper's (updates)",
+    'verdict',
+    'command',
+  ]
+  body = []
+  for section, ln in found:
+    budget = f'{ln.step:,}' if ln.step else '—'
+    if ln.paper.budget:
+      budget += f' / {ln.paper.budget:,.0f}'
+    ours, said = ln.cells()
+    body.append(
+      [
+        section,
+        f'{ln.source}: {ln.setting}',
+        ln.metric,
+        ln.paper.text(),
+        ours.split(' at ')[0],
+        budget,
+        said,
+        f'`{ln.command}`' if ln.command else '',
+      ]
+    )
+  return _md(head, body)
+
+
+def _step_arg(args: dict) -> int | None:
+  return int(args['step']) if 'step' in args else None
+
+
+def _groups(rec, args) -> list[str]:
+  metrics = args['metrics'].split(',')
+  head = ['group'] + [f'{m} (mean ± s.e., n)' for m in metrics]
+  body = [
+    [g]
+    + [
+      rec.sample(g, m, _step_arg(args)).text() if rec.has(g, m) else ''
+      for m in metrics
+    ]
+    for g in rec.groups()
+  ]
+  if args.get('real') == '1':
+    body += [
+      [label] + [v.fmt(row[m]) if m in row else '' for m in metrics]
+      for label, row in rec.real.items()
+    ]
+  return _md(head, body)
+
+
+def _compare(rec, args) -> list[str]:
+  metric, step = args['metric'], _step_arg(args)
+  if 'against_metric' in args:  # two metrics of the same runs, per group
+    base = args['against_metric']
+    others = rec.groups()
+    pairs = [
+      (rec.sample(g, metric, step), rec.sample(g, base, step)) for g in others
+    ]
+    title = []
+  else:
+    base = args['against']
+    if base not in rec.groups():
+      raise ReportError(
+        f'{rec.path}: against={base!r} is no group; groups: '
+        f'{", ".join(rec.groups())}'
+      )
+    others = [g for g in rec.groups() if g != base]
+    b = rec.sample(base, metric, step)
+    pairs = [(rec.sample(g, metric, step), b) for g in others]
+    title = [f'{base}: {b.text()}', '']
+  found = v.compare_all(pairs)
+  head = [
+    'group',
+    f'{metric} (mean ± s.e., n)',
+    f'− {base} [95 % CI]',
+    'test',
+    'p',
+    'Holm p',
+    'reading (Holm p < 0.05)',
+  ]
+  body = []
+  for g, (a, _), c in zip(others, pairs, found):
+    if c.interval is None:
+      body.append(
+        [g, a.text(), v.fmt(c.difference, 3), '', '', '', 'no spread']
+      )
+      continue
+    lo, hi = c.interval
+    if c.p_holm < 0.05:
+      reading = 'differs'
+    elif c.seeds_needed:
+      reading = (
+        f'not resolved; {c.seeds_needed} seeds a group would resolve this d'
+      )
+    else:
+      reading = 'not resolved'
+    body.append(
+      [
+        g,
+        a.text(),
+        f'{v.fmt(c.difference, 3)} [{v.fmt(lo, 3)}, {v.fmt(hi, 3)}]',
+        f'paired t ({c.n} seeds)' if c.paired else 'Welch t',
+        f'{c.p:.2g}',
+        f'{c.p_holm:.2g}',
+        reading,
+      ]
+    )
+  return [*title, *_md(head, body)]
+
+
+def _best_of(rec, args) -> list[str]:
+  metric, field = args['metric'], args['by']
+  trials = [int(k) for k in args.get('trials', '1,2,4').split(',')]
+  lower = args.get('higher', '0') != '1'
+  by = {}
+  for g in rec.groups():
+    value = rec.configs.get(g, {}).get(field)
+    by.setdefault(str(value), []).extend(rec.sample(g, metric).values)
+  head = [field, 'trials'] + [f'best of {k}' for k in trials]
+  body = [
+    [name, str(len(s))]
+    + [v.fmt(v.expected_best(s, k, lower), 4) for k in trials]
+    for name, s in by.items()
+  ]
+  return _md(head, body)
+
+
+def _curve(rec, args) -> list[str]:
+  metric = args['metric']
+  every = int(args.get('every', 1))
+  digits = int(args.get('digits', 4))
+  groups = [g for g in rec.groups() if metric in rec.curves.get(g, {})]
+  steps = sorted({s for g in groups for s in rec.steps(g, metric)})
+  keep = steps[::every] + ([steps[-1]] if (len(steps) - 1) % every else [])
+  if 'steps' in args:
+    keep = [int(s) for s in args['steps'].split(',')]
+  head = ['step'] + [f'{g} (mean ± s.e., n)' for g in groups]
+  body = []
+  for s in keep:
+    cells = [f'{s:,}']
+    for g in groups:
+      if s not in rec.steps(g, metric):
+        cells.append('')
+        continue
+      x = rec.sample(g, metric, s)
+      cells.append(
+        v.fmt(x.mean, digits)
+        if x.se is None
+        else f'{v.fmt(x.mean, digits)} ± {v.fmt(x.se, 2)} ({x.n})'
+      )
+    body.append(cells)
+  return _md(head, body)
+
+
+TABLES = {
+  'groups': _groups,
+  'compare': _compare,
+  'best_of': _best_of,
+  'curve': _curve,
+}
+KINDS = ('verdicts', 'summary', *TABLES)
+
+
+def _parse(spec: str) -> tuple[str, dict]:
+  kind, *rest = shlex.split(spec)
+  if kind not in KINDS:
+    raise ReportError(f'table kind {kind!r}: valid: {", ".join(KINDS)}')
+  args = dict(a.split('=', 1) for a in rest)
+  if kind not in ('summary',) and 'records' not in args:
+    raise ReportError(f'table {spec!r}: needs records=DIR')
+  return kind, args
+
+
+def render(text: str, root: str = '.') -> str:
+  """`text` with every generated block rewritten from its records (paths
+  relative to `root`)."""
+  cache = {}
+
+  def rec_of(args):
+    path = f'{root}/{args["records"]}'
+    if path not in cache:
+      cache[path] = records_lib.load(path)
+    return cache[path]
+
+  found, bodies = [], {}
+  for m in BLOCK.finditer(text):
+    kind, args = _parse(m['spec'])
+    if kind == 'verdicts':
+      recs = [rec_of({'records': p}) for p in args['records'].split(',')]
+      lines = verdict_lines(recs, _step_arg(args), args.get('command', ''))
+      sections = HEADING.findall(text[: m.start()])
+      found += [(sections[-1] if sections else '', ln) for ln in lines]
+      bodies[m.start()] = verdict_table(lines)
+    elif kind != 'summary':
+      bodies[m.start()] = TABLES[kind](rec_of(args), args)
+  for m in BLOCK.finditer(text):
+    if m.start() not in bodies:
+      bodies[m.start()] = _summary(found)
+
+  def sub(m):
+    return m['open'] + '\n'.join(bodies[m.start()]) + '\n' + m['close']
+
+  return BLOCK.sub(sub, text)
+
+
+def check(text: str, root: str = '.') -> list[str]:
+  """The specs of the blocks whose text differs from what their records
+  give, with their line numbers."""
+  fresh = {m['spec']: m['body'] for m in BLOCK.finditer(render(text, root))}
+  return [
+    f'line {text[: m.start()].count(chr(10)) + 1}: table {m["spec"]}'
+    for m in BLOCK.finditer(text)
+    if fresh.get(m['spec']) != m['body']
+  ]

@@ -1,0 +1,211 @@
+"""A study's records: the small files of a report folder that outlive the
+run directories, and the samples of our values read back from them.
+
+A records folder (what `python -m gan_jax.report DIR --out OUT` writes to
+OUT, committed under docs/results/<study>/) holds
+  evals_runs.csv   each run's evaluations: group, run, metric, step, value
+  groups.json      per group: its overrides and its first run's flat config
+  reference.json   the papers' rows beside the runs (the experiment file's
+                   get_reference), when the runs came from a sweep
+  results.csv      per group: mean and std over runs of the final metrics
+A metric is read per run from evals_runs.csv; a records folder without it
+(runs reported before it existed) gives only results.csv's mean, std and n.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+
+from gan_jax.config import flatten
+from gan_jax.errors import ReportError
+from gan_jax.report.verdict import Sample
+
+EVALS_RUNS = 'evals_runs.csv'
+GROUPS = 'groups.json'
+REFERENCE = 'reference.json'
+RESULTS_CSV = 'results.csv'
+
+
+@dataclasses.dataclass
+class Records:
+  """One records folder read back.
+
+  curves[group][metric][run] = {step: value}; summaries[group][metric] =
+  (mean, std or None, n, last train step) of results.csv; configs[group]:
+  the group's flat config (groups.json), else results.csv's overrides;
+  real: the same metrics of real data under the runs' protocol.
+  """
+
+  path: str
+  curves: dict
+  summaries: dict
+  configs: dict
+  reference: dict | None
+  real: dict  # results.csv's real-data rows: {label: {metric: value}}
+
+  def groups(self) -> list[str]:
+    """Group names, in the order of the files."""
+    return list(dict.fromkeys([*self.curves, *self.summaries, *self.configs]))
+
+  def has(self, group: str, metric: str) -> bool:
+    """Whether `group` holds values of `metric`."""
+    return metric in self.curves.get(group, {}) or metric in (
+      self.summaries.get(group, {})
+    )
+
+  def last_step(self, group: str, metric: str) -> int:
+    """The last step at which every run of `group` evaluated `metric`."""
+    runs = self._runs(group, metric)
+    return min(max(curve) for curve in runs.values())
+
+  def _runs(self, group: str, metric: str) -> dict:
+    runs = self.curves.get(group, {}).get(metric)
+    if not runs:
+      raise ReportError(
+        f'{self.path}: no evaluations of {metric!r} for group {group!r} '
+        f'(groups: {", ".join(self.curves) or "none"})'
+      )
+    return runs
+
+  def at(self, group: str, metric: str, step: int | None = None):
+    """(Sample, step): our values of `metric` in `group` at `step`
+    (default: last_step), one per run; results.csv's mean, std and n (at
+    its last train step) where there are no curves."""
+    if group not in self.curves and metric in self.summaries.get(group, {}):
+      mean, std, n, last = self.summaries[group][metric]
+      return Sample.summary(mean, std, n), last
+    runs = self._runs(group, metric)
+    step = self.last_step(group, metric) if step is None else step
+    missing = [r for r, c in runs.items() if step not in c]
+    if missing:
+      raise ReportError(
+        f'{self.path}: group {group!r} has no {metric!r} at step {step} in '
+        f'runs {", ".join(missing)}'
+      )
+    names = sorted(runs)
+    deterministic = bool(self.configs.get(group, {}).get('deterministic'))
+    return Sample.of([runs[r][step] for r in names], names, deterministic), step
+
+  def sample(self, group: str, metric: str, step: int | None = None) -> Sample:
+    """`at`'s Sample."""
+    return self.at(group, metric, step)[0]
+
+  def steps(self, group: str, metric: str) -> list[int]:
+    """The steps at which every run of `group` evaluated `metric`."""
+    runs = self._runs(group, metric).values()
+    return sorted(set.intersection(*(set(c) for c in runs)))
+
+
+def _json(path: str):
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise ReportError(f'cannot read {path}: {e}') from e
+
+
+def _curves(path: str) -> dict:
+  curves = {}
+  if not os.path.exists(path):
+    return curves
+  with open(path, newline='') as f:
+    for row in csv.DictReader(f):
+      runs = curves.setdefault(row['group'], {}).setdefault(row['metric'], {})
+      runs.setdefault(row['run'], {})[int(row['step'])] = float(row['value'])
+  return curves
+
+
+SUMMARY_COLUMNS = ('group', 'n', 'n_eval', 'step')
+
+
+def _summaries(path: str) -> tuple[dict, dict, dict]:
+  """results.csv as ({group: {metric: (mean, std, n, step)}}, {group:
+  {override: value}}, {real-data row: {metric: value}})."""
+  out, overrides, real = {}, {}, {}
+  if not os.path.exists(path):
+    return out, overrides, real
+  with open(path, newline='') as f:
+    for row in csv.DictReader(f):
+      if not row.get('n') or int(row['n']) == 0:
+        real[row['group']] = {
+          k[: -len('_mean')]: float(c)
+          for k, c in row.items()
+          if k.endswith('_mean') and c not in ('', None)
+        }
+        continue
+      step = row.get('step', '')
+      step = int(step) if step.isdigit() else None
+      cells = {}
+      for key, cell in row.items():
+        if key.endswith(('_mean', '_std')) or key in SUMMARY_COLUMNS:
+          continue
+        overrides.setdefault(row['group'], {})[key] = cell
+      for key, cell in row.items():
+        if not key.endswith('_mean') or cell in ('', None):
+          continue
+        metric = key[: -len('_mean')]
+        std = row.get(f'{metric}_std') or None
+        std = None if std is None or math.isnan(float(std)) else float(std)
+        cells[metric] = (float(cell), std, int(row['n']), step)
+      out[row['group']] = cells
+  return out, overrides, real
+
+
+def load(path: str) -> Records:
+  """The records folder `path`; ReportError when it holds none."""
+  if not os.path.isdir(path):
+    raise ReportError(f'{path}: no such records folder')
+  groups = _json(os.path.join(path, GROUPS)) or {}
+  summaries, overrides, real = _summaries(os.path.join(path, RESULTS_CSV))
+  records = Records(
+    path,
+    _curves(os.path.join(path, EVALS_RUNS)),
+    summaries,
+    overrides | {g: v.get('config', {}) for g, v in groups.items()},
+    _json(os.path.join(path, REFERENCE)),
+    real,
+  )
+  if not (records.curves or records.summaries):
+    raise ReportError(
+      f'{path}: neither {EVALS_RUNS} nor {RESULTS_CSV}; write it with '
+      f'python -m gan_jax.report RUN_DIRS --out {path}'
+    )
+  return records
+
+
+def write_curves(path: str, rows) -> None:
+  """evals_runs.csv of `rows` (group, run, metric, step, value)."""
+  with open(path, 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['group', 'run', 'metric', 'step', 'value'])
+    for group, run, metric, step, value in rows:
+      w.writerow([group, run, metric, int(step), repr(float(value))])
+
+
+def write_groups(path: str, groups: dict[str, dict]) -> None:
+  """groups.json: {group: {'overrides': {...}, 'config': {flat config}}},
+  one group a line. A config with 'deterministic': True reads as a sample
+  without spread (a closed-form game)."""
+  lines = [
+    f'{json.dumps(name)}: {json.dumps(entry, sort_keys=True)}'
+    for name, entry in groups.items()
+  ]
+  with open(path, 'w') as f:
+    f.write('{\n' + ',\n'.join(lines) + '\n}\n')
+
+
+def group_entry(g) -> dict:
+  """A read.Group's groups.json entry: its overrides and the flat config of
+  its first run."""
+  return {'overrides': g.overrides, 'config': flatten(g.runs[0].config)}
+
+
+def write_reference(path: str, reference: dict) -> None:
+  """reference.json: one experiment file's get_reference()."""
+  with open(path, 'w') as f:
+    json.dump(reference, f, indent=1)
+    f.write('\n')
