@@ -61,16 +61,25 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss = 'non_saturating'  # a name in gan_jax.losses.LOSSES
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = 'mnist'  # a name in gan_jax.data.DATASETS
+  # A name in gan_jax.data.DATASETS: 'mnist' is TFDS's shuffled order,
+  # 'mnist_original' the original files' (from manual_dir; pylearn2's).
+  c.data.name = 'mnist'
   c.data.data_dir = config_dict.placeholder(str)  # None: TFDS default
   c.data.manual_dir = config_dict.placeholder(str)  # folder of original files
   # < 1: train on a class-stratified share of the training split (the
   # labelled subset of a small-data study), drawn from subset_seed.
   c.data.train_fraction = 1.0
   c.data.subset_seed = 0
-  # The TFDS split trained on, or a slice of it: Goodfellow et al. 2014 train
-  # on 'train[0:50000]' (train[50000:51000] chooses the Parzen sigma).
+  # The split trained on, or a slice of it: Goodfellow et al. 2014 train on
+  # 'train[0:50000]' of mnist_original (train[50000:51000] chooses the
+  # Parzen sigma).
   c.data.train_split = 'train'
+  # How batches take the training examples: 'uniform' (each independently,
+  # with replacement) or 'epochs' (the global batches run through a new
+  # permutation of the N examples every epoch, without replacement, a batch
+  # spanning two epochs where B does not divide N; pylearn2's
+  # shuffled_sequential, the SGD default of Goodfellow et al. 2014's code).
+  c.data.batching = 'uniform'
   # Images as models see them: [-1, 1] (tanh G) or, True, [0, 1] (sigmoid G;
   # Goodfellow et al. 2014). Samples are mapped back to [-1, 1] for metrics.
   c.data.unit_range = False

@@ -2,20 +2,32 @@
 
 Each entry of `DATASETS` has `shape` (one example), `kind` ('image' or
 'points'), `num_classes` K, `load(data_config)` -> the host source (a pytree
-of arrays) to replicate, and `sample(source, key, batch_size)` -> (float32
-(batch_size, *shape), int32 labels (batch_size,) in {0..K-1}), jittable.
+of arrays) to replicate, `sample(source, key, batch_size)` -> (float32
+(batch_size, *shape), int32 labels (batch_size,) in {0..K-1}), jittable,
+and, where the source is a fixed set of N examples, `take(source, idx)`:
+the examples at int32 indices `idx` (any shape), as `sample` scales them.
 Image labels are the dataset's classes, toy labels the mixture component.
 
 Image datasets come from their TFDS builders, prepared once as array_record
-(readable without TensorFlow). With `manual_dir` set, TFDS takes the original
-files from that folder instead of downloading them; if the folder holds a
-`SHA256SUMS` file, the files are validated against it rather than against the
-upstream checksums TFDS ships (a re-compressed copy has other .gz hashes).
+(readable without TensorFlow), which shuffles the examples when it writes
+them. With `manual_dir` set, TFDS takes the original files from that folder
+instead of downloading them; if the folder holds a `SHA256SUMS` file, the
+files are validated against it rather than against the upstream checksums
+TFDS ships (a re-compressed copy has other .gz hashes). 'mnist_original'
+reads the four MNIST idx files of `manual_dir` itself, in their order (as
+pylearn2 did), validated against the same SHA256SUMS.
 
 Toy sets are equal-weight mixtures of isotropic 2-D Gaussians (no files).
+
+Batching (`data.batching`): 'uniform' draws each example of a batch
+independently, with replacement (`sample`); 'epochs' takes the batches in
+order from a stream of shuffled epochs without replacement
+(`epoch_indices`, then `take`).
 """
 
 import dataclasses
+import gzip
+import hashlib
 import itertools
 import math
 import os
@@ -27,13 +39,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import console
-from gan_jax.errors import DataError
+from gan_jax.errors import ConfigError, DataError
+
+BATCHINGS = ('uniform', 'epochs')
+# fold_in(rng, EPOCH_FOLD) keys the epoch permutations: above every step
+# index, so no step key fold_in(rng, step) equals it.
+EPOCH_FOLD = 2**31 - 1
 
 
-def _local_url_infos(builder_cls, manual_dir):
-  """UrlInfos that validate the files in `manual_dir` against its SHA256SUMS."""
-  from tensorflow_datasets.core.download import checksums  # pylint: disable=g-import-not-at-top
-
+def manual_sums(manual_dir: str, names, what: str) -> dict[str, str] | None:
+  """{name: SHA-256} of the files `names` from `manual_dir`/SHA256SUMS, or
+  None when the folder has no SHA256SUMS. DataError when one of `names` is
+  missing or not listed (`what`: the dataset, for the message)."""
   sums_path = os.path.join(manual_dir, 'SHA256SUMS')
   if not os.path.exists(sums_path):
     return None
@@ -42,21 +59,32 @@ def _local_url_infos(builder_cls, manual_dir):
       name.lstrip('*'): digest
       for digest, name in (line.split() for line in f if line.strip())
     }
-  infos = {}
-  for url in builder_cls.url_infos:
-    name = os.path.basename(url)
+  for name in names:
     path = os.path.join(manual_dir, name)
     if name not in sums or not os.path.exists(path):
       raise DataError(
         f'{path} is missing or not listed in {sums_path}. '
-        f'Put the original {builder_cls.name} files '
-        f'({", ".join(os.path.basename(u) for u in builder_cls.url_infos)}) '
-        f'in {manual_dir}.'
+        f'Put the original {what} files ({", ".join(names)}) in {manual_dir}.'
       )
-    infos[url] = checksums.UrlInfo(
-      size=os.path.getsize(path), checksum=sums[name], filename=name
+  return {name: sums[name] for name in names}
+
+
+def _local_url_infos(builder_cls, manual_dir):
+  """UrlInfos that validate the files in `manual_dir` against its SHA256SUMS."""
+  from tensorflow_datasets.core.download import checksums  # pylint: disable=g-import-not-at-top
+
+  names = [os.path.basename(url) for url in builder_cls.url_infos]
+  sums = manual_sums(manual_dir, names, builder_cls.name)
+  if sums is None:
+    return None
+  return {
+    url: checksums.UrlInfo(
+      size=os.path.getsize(os.path.join(manual_dir, name)),
+      checksum=sums[name],
+      filename=name,
     )
-  return infos
+    for url, name in zip(builder_cls.url_infos, names)
+  }
 
 
 def prepare(name: str, data_dir: str | None, manual_dir: str | None) -> None:
@@ -113,11 +141,20 @@ def prepare(name: str, data_dir: str | None, manual_dir: str | None) -> None:
     ) from e
 
 
-@dataclasses.dataclass(frozen=True)
-class TfdsImages:
-  """Training images of TFDS builder `tfds_name`, uint8 of `shape`."""
+def _split_window(split: str) -> tuple[str, slice]:
+  """'train[50000:51000]' -> ('train', slice(50000, 51000)); 'test' -> ('test',
+  slice(None, None))."""
+  name, _, window = split.partition('[')
+  start, _, stop = window.rstrip(']').partition(':')
+  return name, slice(int(start) if start else None, int(stop) if stop else None)
 
-  tfds_name: str
+
+@dataclasses.dataclass(frozen=True)
+class Images:
+  """Labelled images uint8 of `shape` in splits read by `_read`; `name` is
+  the dataset's (and its feature network's cache tag)."""
+
+  name: str
   shape: tuple[int, int, int]
   num_classes: int = 10
   kind: ClassVar[str] = 'image'
@@ -142,13 +179,13 @@ class TfdsImages:
     return {'images': images, 'labels': labels}
 
   def read(self, data_config, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images uint8 (N, H, W, C) and labels int32 (N,) of a TFDS `split`.
+    """Images uint8 (N, H, W, C) and labels int32 (N,) of a `split`.
 
     `split` is 'train', 'test' or a slice such as 'train[50000:60000]'
-    (taken from the prepared split); prepares the dataset if needed. Kept
-    per process (read-only arrays): a sweep's points decode it once.
+    (Python slice semantics). Kept per process (read-only arrays): a
+    sweep's points decode it once.
     """
-    key = (self.tfds_name, data_config.data_dir, split)
+    key = (self.name, data_config.data_dir, data_config.manual_dir, split)
     if key not in _READ_CACHE:
       images, labels = self._read(data_config, split)
       images.flags.writeable = labels.flags.writeable = False
@@ -156,50 +193,170 @@ class TfdsImages:
     return _READ_CACHE[key]
 
   def _read(self, data_config, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """`read` without the cache: each kind of source says how."""
+    raise NotImplementedError
+
+  def take(self, source, idx: jax.Array, unit_range=False):
+    """The examples at int32 indices `idx` (any shape I), scaled as
+    x / 127.5 - 1 (or x / 255 with `unit_range`).
+
+    source: `load`'s dict -> (float32 (*I, H, W, C) in [-1, 1] (or [0, 1]),
+    labels int32 I).
+    """
+    x = source['images'][idx].astype(jnp.float32)
+    x = x / 255.0 if unit_range else x / 127.5 - 1.0
+    return x, source['labels'][idx]
+
+  def sample(self, source, key: jax.Array, batch_size: int, unit_range=False):
+    """`take` at batch_size indices drawn uniformly with replacement."""
+    n = source['labels'].shape[0]
+    idx = jax.random.randint(key, (batch_size,), 0, n)
+    return self.take(source, idx, unit_range)
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsImages(Images):
+  """Images of TFDS builder `name`, in the order TFDS prepared them (it
+  shuffles the original files' examples)."""
+
+  def _read(self, data_config, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Prepares the dataset if needed."""
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-    name, _, window = split.partition('[')
+    name, window = _split_window(split)
     data_dir = data_config.data_dir
     kwargs = {'split': name, 'data_dir': data_dir, 'download': False}
     try:
-      source = tfds.data_source(self.tfds_name, **kwargs)
+      source = tfds.data_source(self.name, **kwargs)
     except Exception:  # noqa: BLE001 (not prepared, or in another format)
-      prepare(self.tfds_name, data_dir, data_config.manual_dir)
-      source = tfds.data_source(self.tfds_name, **kwargs)
-    start, _, stop = window.rstrip(']').partition(':')
-    index = range(len(source))[
-      slice(int(start) if start else None, int(stop) if stop else None)
-    ]
+      prepare(self.name, data_dir, data_config.manual_dir)
+      source = tfds.data_source(self.name, **kwargs)
+    index = range(len(source))[window]
     try:
       examples = source.__getitems__(index)
       images = np.stack([ex['image'] for ex in examples])
       labels = np.array([ex['label'] for ex in examples], np.int32)
     except Exception as e:
       raise DataError(
-        f'prepared TFDS {self.tfds_name!r} under '
+        f'prepared TFDS {self.name!r} under '
         f'{data_dir or "~/tensorflow_datasets"} is unreadable '
         f'({type(e).__name__}); delete its folder and rerun to prepare it '
         'again.'
       ) from e
     if images.shape[1:] != self.shape or images.dtype != np.uint8:
       raise DataError(
-        f'{self.tfds_name}: expected uint8 images of shape '
+        f'{self.name}: expected uint8 images of shape '
         f'{self.shape}, got {images.dtype} {images.shape[1:]}.'
       )
     return images, labels
 
-  def sample(self, source, key: jax.Array, batch_size: int, unit_range=False):
-    """Draws examples uniformly with replacement, scaled as x / 127.5 - 1
-    (or x / 255 with `unit_range`).
 
-    source: `load`'s dict -> (float32 (batch_size, H, W, C) in [-1, 1] (or
-    [0, 1]), labels int32 (batch_size,)).
-    """
-    n = source['labels'].shape[0]
-    idx = jax.random.randint(key, (batch_size,), 0, n)
-    x = source['images'][idx].astype(jnp.float32)
-    x = x / 255.0 if unit_range else x / 127.5 - 1.0
-    return x, source['labels'][idx]
+def parse_idx(raw: bytes) -> np.ndarray:
+  """The uint8 array of an idx file's bytes (LeCun's MNIST format): 0, 0,
+  0x08 (unsigned bytes), the number of dimensions d, d big-endian uint32
+  sizes, then the data in C order. ValueError if `raw` is not one."""
+  if len(raw) < 4 or raw[:3] != b'\x00\x00\x08':
+    raise ValueError('no idx header of unsigned bytes')
+  dims = tuple(int(k) for k in np.frombuffer(raw, '>u4', raw[3], 4))
+  data = np.frombuffer(raw, np.uint8, offset=4 + 4 * len(dims))
+  if data.size != math.prod(dims):
+    raise ValueError(f'{data.size} data bytes for dimensions {dims}')
+  return data.reshape(dims)
+
+
+@dataclasses.dataclass(frozen=True)
+class IdxImages(Images):
+  """Images in the order of their original gzipped idx files, read from
+  data_config.manual_dir; `files` lists (split, images file, labels file).
+  With a SHA256SUMS file in that folder, every file read must match it."""
+
+  files: tuple[tuple[str, str, str], ...] = dataclasses.field(kw_only=True)
+
+  def _read(self, data_config, split: str) -> tuple[np.ndarray, np.ndarray]:
+    manual_dir = data_config.manual_dir
+    names = [f for _, *pair in self.files for f in pair]
+    what = f'files of {self.name} ({", ".join(names)})'
+    if not manual_dir or not os.path.isdir(manual_dir):
+      where = f'{manual_dir}, not a folder' if manual_dir else 'not set'
+      raise DataError(
+        f'data.name={self.name} reads the original {what} from '
+        f'data.manual_dir, which is {where}: set --config.data.manual_dir '
+        'to the folder holding them.'
+      )
+    for name in names:
+      if not os.path.exists(os.path.join(manual_dir, name)):
+        raise DataError(
+          f'{os.path.join(manual_dir, name)} is missing. Put the original '
+          f'{what} in {manual_dir}.'
+        )
+    sums = manual_sums(manual_dir, names, self.name)
+    pairs = {s: pair for s, *pair in self.files}
+    name, window = _split_window(split)
+    if name not in pairs:
+      raise ConfigError(
+        f'{self.name} has the splits {", ".join(pairs)}, not {split!r}; '
+        'take one of them or a slice such as train[0:50000].'
+      )
+    images, labels = (
+      self._file(os.path.join(manual_dir, f), sums) for f in pairs[name]
+    )
+    if images.ndim == 3:  # (N, H, W): one channel
+      images = images[..., None]
+    if images.shape[1:] != self.shape or len(images) != len(labels):
+      raise DataError(
+        f'{self.name} {name}: {images.shape} images of shape {self.shape} '
+        f'with {labels.shape} labels; put the original {what} in '
+        f'{manual_dir}.'
+      )
+    # Copies: a slice keeps no view of the whole decompressed file.
+    return images[window].copy(), labels[window].astype(np.int32)
+
+  def _file(self, path: str, sums: dict[str, str] | None) -> np.ndarray:
+    """The array of the gzipped idx file at `path`, checked against `sums`."""
+    with open(path, 'rb') as f:
+      blob = f.read()
+    name = os.path.basename(path)
+    if sums is not None and hashlib.sha256(blob).hexdigest() != sums[name]:
+      raise DataError(
+        f'{path} does not match its SHA-256 in SHA256SUMS; replace it with '
+        f'the original {self.name} file.'
+      )
+    try:
+      return parse_idx(gzip.decompress(blob))
+    except (OSError, EOFError, ValueError) as e:
+      raise DataError(
+        f'{path} is not a gzipped idx file ({e}); replace it with the '
+        f'original {self.name} file.'
+      ) from e
+
+
+# The original MNIST files (LeCun et al.), in the names TFDS also expects.
+MNIST_FILES = (
+  ('train', 'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
+  ('test', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'),
+)
+
+
+def epoch_indices(rng: jax.Array, start, shape: tuple[int, ...], n: int):
+  """Positions start, start + 1, ... of the epoch stream: int32 `shape`.
+
+  The stream concatenates permutations pi_0, pi_1, ... of range(n), pi_e
+  drawn from fold_in(fold_in(rng, EPOCH_FOLD), e): position p holds example
+  pi_{p // n}[p % n]. Each epoch [e n, (e + 1) n) visits every example once;
+  a batch [t B, (t + 1) B) spans two epochs where B does not divide n. A
+  pure function of (rng, p), whatever `start` (an int32 scalar, may be
+  traced) and however positions are split into calls; draws the
+  (prod(shape) - 1) // n + 2 permutations the positions can reach.
+  """
+  length = math.prod(shape)
+  key = jax.random.fold_in(rng, EPOCH_FOLD)
+  first = start // n
+  epochs = first + jnp.arange((length - 1) // n + 2)
+  perms = jax.vmap(
+    lambda e: jax.random.permutation(jax.random.fold_in(key, e), n)
+  )(epochs)
+  p = start + jnp.arange(length)
+  return perms[p // n - first, p % n].reshape(shape)
 
 
 def to_symmetric(samples, data_config):
@@ -238,7 +395,7 @@ def random_images(n: int, shape, num_classes: int = 10, seed: int = 0):
   }
 
 
-# (tfds name, data_dir, split) -> (images, labels) decoded by this process.
+# (name, data_dir, manual_dir, split) -> (images, labels) this process read.
 _READ_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
@@ -280,21 +437,29 @@ class GaussianMixture:
     eps = jax.random.normal(k_noise, (n, 2), jnp.float32)
     return jnp.asarray(centres)[k] + self.std * eps, k
 
+  def take(self, source, idx: jax.Array, unit_range=False):
+    """The points (*I, 2) and components I at int32 indices `idx` (any
+    shape I) of the fixed set that `source` (`load`'s dict) holds."""
+    del unit_range  # images only
+    return source['points'][idx], source['labels'][idx]
+
   def sample(self, source, key: jax.Array, batch_size: int, unit_range=False):
     """A training batch: fresh draws, or uniform with replacement from the
     fixed set when `source` (`load`'s dict) holds one."""
-    del unit_range  # images only
     if 'points' not in source:
       return self.draw(source['centres'], key, batch_size)
     idx = jax.random.randint(key, (batch_size,), 0, source['labels'].shape[0])
-    return source['points'][idx], source['labels'][idx]
+    return self.take(source, idx, unit_range)
 
 
 # ring and grid: the 2-D mixtures of PacGAN (Lin et al. 2018), after VEEGAN
 # (Srivastava et al. 2017): 8 modes at angles 2*pi*k/8 on the unit circle with
 # std 0.01; 25 modes at {-4, -2, 0, 2, 4}^2 with std 0.05.
-DATASETS: dict[str, TfdsImages | GaussianMixture] = {
+DATASETS: dict[str, Images | GaussianMixture] = {
   'mnist': TfdsImages('mnist', (28, 28, 1)),
+  # MNIST in its original files' order (pylearn2's, so Goodfellow et al.
+  # 2014's train[0:50000] and train[50000:60000]); needs data.manual_dir.
+  'mnist_original': IdxImages('mnist_original', (28, 28, 1), files=MNIST_FILES),
   'fashion_mnist': TfdsImages('fashion_mnist', (28, 28, 1)),
   'cifar10': TfdsImages('cifar10', (32, 32, 3)),
   'ring': GaussianMixture(

@@ -23,8 +23,9 @@ the game's vector field at w = (G, D) on this step's minibatch and
                  own update. k = 0 is simultaneous (Metz et al. 2017 and
                  its released notebook, poolio/unrolled_gan).
 All schemes but alternating take d_steps = 1. All randomness of a step comes
-from `jax.random.fold_in(state.rng, state.step)`, so a resumed run draws the
-same numbers as an uninterrupted one.
+from `jax.random.fold_in(state.rng, state.step)` (and with epoch batching
+from the epoch permutations of state.rng, data.epoch_indices), so a resumed
+run draws the same numbers as an uninterrupted one.
 """
 
 import functools
@@ -237,18 +238,23 @@ def draw_keys(key):
   return (k_data, k_z), k_step
 
 
-def draw_batch(config, source, keys) -> dict:
+def draw_batch(config, source, keys, idx=None) -> dict:
   """An iteration's global batch from `draw_keys`' batch keys: {'real':
   (d_steps, B, *shape) with 'y_real' (d_steps, B) their labels, 'z'
   (d_steps, B, z_dim) from the prior, 'y_fake' (d_steps, B) the labels
-  y ~ U{0..K-1} asked of G}. source: the dataset's arrays (`load`)."""
+  y ~ U{0..K-1} asked of G}. source: the dataset's arrays (`load`).
+  'real' holds the examples at int32 `idx` (d_steps, B) when given (epoch
+  batching), else uniform draws with replacement."""
   dataset = data.DATASETS[config.data.name]
   unit = config.data.get('unit_range', False)
   k_data, k_z = keys
   n, b = config.d_steps, config.batch_size
-  real, y_real = jax.vmap(lambda k: dataset.sample(source, k, b, unit))(
-    jax.random.split(k_data, n)
-  )
+  if idx is None:
+    real, y_real = jax.vmap(lambda k: dataset.sample(source, k, b, unit))(
+      jax.random.split(k_data, n)
+    )
+  else:
+    real, y_real = dataset.take(source, idx, unit)
   prior = config.model.get('z_prior', 'normal')
   z = sampling.noise(k_z, (n, b, config.model.z_dim), prior)
   y_fake = jax.random.randint(
@@ -282,22 +288,32 @@ def make_train_fn(mesh, config, gan: GAN, num_models=1):
   every device. Each step draws its global batch (examples with their
   labels, z and the labels y ~ U{0..K-1} asked of G) from
   fold_in(state.rng, state.step) and shards it along `data`; parameters stay
-  replicated. The result does not depend on the number of devices (except
+  replicated. With config.data.batching = 'epochs' the examples are instead
+  those of the step's d_steps global batches in the epoch stream of
+  state.rng (data.epoch_indices: batch t = step * d_steps + i takes
+  positions [t B, (t + 1) B)), drawn for the whole dispatch at its start.
+  The result does not depend on the number of devices (except
   through dropout, penalty points and instance noise, drawn per device).
   metrics: each of shape (steps_per_dispatch,). Matrix products run at
   config.matmul_precision.
   """
   step_fn = sharded_step(mesh, config, gan)
 
-  def one(state, source):
+  def one(state, source, idx):
     key = jax.random.fold_in(state.rng, state.step)
     k_batch, k_step = draw_keys(key)
-    return step_fn(state, draw_batch(config, source, k_batch), k_step)
+    return step_fn(state, draw_batch(config, source, k_batch, idx), k_step)
 
   def many(state, source):
+    shape = (config.steps_per_dispatch, config.d_steps, config.batch_size)
+    idx = None  # epochs: (steps, d_steps, B) indices, one (d_steps, B) a step
+    if config.data.batching == 'epochs':
+      start = state.step * config.d_steps * config.batch_size
+      n = source['labels'].shape[0]
+      idx = data.epoch_indices(state.rng, start, shape, n)
     with jax.default_matmul_precision(config.matmul_precision):
       return jax.lax.scan(
-        lambda s, _: one(s, source), state, length=config.steps_per_dispatch
+        lambda s, i: one(s, source, i), state, idx, length=shape[0]
       )
 
   if num_models > 1:

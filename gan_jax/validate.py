@@ -126,7 +126,8 @@ def _check_training(config) -> None:
 
 
 def _check_data(config, dataset) -> None:
-  """unit_range is for images, num_train for toy mixtures."""
+  """unit_range is for images, num_train for toy mixtures, epoch batching
+  for a fixed training set whose positions fit int32."""
   if config.data.unit_range and dataset.kind != 'image':
     raise ConfigError(
       f'config.data.unit_range scales image pixels to [0, 1]; '
@@ -145,6 +146,21 @@ def _check_data(config, dataset) -> None:
     raise ConfigError(
       f'config.data.num_train={n}: a fixed training set of N > 0 points is '
       'for the toy mixtures (image datasets use data.train_split); use 0.'
+    )
+  check_name('data.batching', config.data.batching, data.BATCHINGS)
+  epochs = config.data.batching == 'epochs'
+  if epochs and dataset.kind == 'points' and not n:
+    raise ConfigError(
+      f'config.data.batching=epochs needs a fixed training set; '
+      f'{config.data.name} is drawn afresh at every step: set '
+      "config.data.num_train=N > 0 or data.batching='uniform'."
+    )
+  positions = config.num_steps * config.d_steps * config.batch_size
+  if epochs and positions >= 2**31:
+    raise ConfigError(
+      f'config.data.batching=epochs counts examples in int32: num_steps x '
+      f'd_steps x batch_size = {positions:,} must be below 2^31; train in '
+      "fewer steps or use data.batching='uniform'."
     )
 
 

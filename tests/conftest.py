@@ -36,15 +36,21 @@ MNIST_DIR = pathlib.Path(
 
 
 @pytest.fixture(scope='session')
-def mnist_dirs(tmp_path_factory):
-  """(manual_dir, data_dir): the MNIST copy and a TFDS dir it is prepared in."""
+def mnist_manual_dir():
+  """The folder of the MNIST copy's four original files (nothing prepared)."""
   if not (MNIST_DIR / 'train-images-idx3-ubyte.gz').exists():
     pytest.skip(f'no MNIST copy at {MNIST_DIR} (set GAN_JAX_MNIST_DIR)')
+  return str(MNIST_DIR)
+
+
+@pytest.fixture(scope='session')
+def mnist_dirs(mnist_manual_dir, tmp_path_factory):
+  """(manual_dir, data_dir): the MNIST copy and a TFDS dir it is prepared in."""
   from gan_jax import data  # pylint: disable=g-import-not-at-top
 
   data_dir = tmp_path_factory.mktemp('tfds')
-  data.prepare('mnist', str(data_dir), str(MNIST_DIR))
-  return str(MNIST_DIR), str(data_dir)
+  data.prepare('mnist', str(data_dir), mnist_manual_dir)
+  return mnist_manual_dir, str(data_dir)
 
 
 @pytest.fixture(scope='session')

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from gan_jax import losses, report
-from gan_jax.report import read, records, stats, tables, verdict
+from gan_jax.report import figures, read, records, stats, tables, verdict
 from experiments import saturation
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -211,6 +211,37 @@ def test_last_row_of_a_step_wins(tmp_path):
   }
   assert run.sample.endswith('step_000020.png')
   assert run.results['metrics']['fd'] == 3.0
+
+
+def test_final_dots_are_joined_by_seed_only_where_each_seed_runs_once(
+  sweep_dir,
+):
+  groups, _ = read.read_groups([str(sweep_dir)])
+  by = figures.final_columns(groups, 'fd')
+  assert by['non_saturating'] == {
+    s: [v[0]] for s, v in enumerate(GROUPS['non_saturating'])
+  }
+  assert figures.seed_linked(by)
+  pooled = {'a': {0: [1.0, 2.0]}, 'b': {0: [3.0]}}  # two runs of seed 0
+  assert not figures.seed_linked(pooled)
+  assert not figures.seed_linked({'a': {0: [1.0]}})  # nothing to join
+
+
+def test_results_older_than_the_last_train_step_are_not_read(tmp_path, capsys):
+  """A run resumed past its end and stopped without a final evaluation
+  keeps the old results.json: its numbers are not the run's last."""
+  path = tmp_path / 'run'
+  _write_run(path, 'minimax', 0, 3.0, 0.4, 0.7, 0.2)
+  with open(path / 'metrics.jsonl', 'a') as f:
+    f.write(json.dumps({'step': 30, 'd_real': 0.6, 'd_fake': 0.3}) + '\n')
+  run = read.read_run(str(path))
+  assert run.results is None and run.stale_results == 20
+  report.main([str(path), '--out', str(tmp_path / 'out')])
+  assert (
+    'from step 20, before the last train step 30' in capsys.readouterr().out
+  )
+  (row,) = _csv(tmp_path / 'out' / 'results.csv')
+  assert row['n_eval'] == '0' and 'fd_mean' not in row
 
 
 def test_sweep_tables_hold_mean_and_std_over_seeds(sweep_dir, tmp_path):

@@ -172,7 +172,7 @@ def load_or_train(dataset, data_config, recipe: Recipe, cache_dir: str):
   weights go to `cache_dir/<tag>/` (Orbax) and info.json is written last, so
   a folder without it is an interrupted write and is trained again.
   """
-  tag = recipe.tag(dataset.tfds_name)
+  tag = recipe.tag(dataset.name)
   folder = os.path.abspath(os.path.join(os.path.expanduser(cache_dir), tag))
   info_path = os.path.join(folder, 'info.json')
   ckptr = ocp.StandardCheckpointer()

@@ -172,27 +172,62 @@ def _finals(g: Group, metric: str) -> list[float]:
   return [v for r in g.runs if (v := _final(r, metric)) is not None]
 
 
-def plot_final(groups: list[Group], metric: str, path: str) -> str | None:
-  """Final `metric` (results) of every run: one column per value of the
-  runs' `loss` (all their other settings and seeds pooled, the spread over a
-  grid as in Lucic et al. 2018, Fig. 4), else per group; a dot per run, a
-  bar at the median. Returns `path`, or None when no run has the metric."""
+def final_columns(groups: list[Group], metric: str) -> dict:
+  """{column: {seed: [final values]}}, a column per `loss` value of the
+  runs, else per group (plot_final's columns)."""
   by = {}
   for g in groups:
     for r in g.runs:
       value = _final(r, metric)
       if value is not None:
-        by.setdefault(str(r.config.get('loss', g.label)), []).append(value)
+        col = by.setdefault(str(r.config.get('loss', g.label)), {})
+        col.setdefault(r.config.get('seed'), []).append(value)
+  return by
+
+
+def seed_linked(by: dict) -> bool:
+  """Whether final_columns' columns can be joined by seed: several
+  columns, each holding every seed at most once."""
+  return len(by) > 1 and all(
+    None not in col and all(len(v) == 1 for v in col.values())
+    for col in by.values()
+  )
+
+
+def plot_final(groups: list[Group], metric: str, path: str) -> str | None:
+  """Final `metric` (results) of every run: one column per value of the
+  runs' `loss` (all their other settings and seeds pooled, the spread over a
+  grid as in Lucic et al. 2018, Fig. 4), else per group; a dot per run, a
+  bar at the median. Where every column holds each seed at most once (a
+  sweep over loss x seed), a line joins each seed's runs, the pairs a
+  paired comparison reads. Returns `path`, or None when no run has it."""
+  by = final_columns(groups, metric)
   if not by:
     return None
+  linked = seed_linked(by)
+  seeds = sorted({s for col in by.values() for s in col}, key=str)
+  offset = dict(zip(seeds, np.linspace(-0.15, 0.15, len(seeds))))
   fig = Figure(figsize=(max(4.0, 1.2 * len(by)), 3.2), layout='constrained')
   ax = fig.add_subplot()
-  for i, values in enumerate(by.values()):
-    x = i + np.linspace(-0.15, 0.15, len(values))
+  for i, col in enumerate(by.values()):
+    values = [v for vs in col.values() for v in vs]
+    if linked:
+      x = [i + offset[s] for s in col]
+    else:
+      x = i + np.linspace(-0.15, 0.15, len(values))
     ax.plot(x, values, 'o', alpha=0.7, color=f'C{i % 10}')
     ax.plot([i - 0.3, i + 0.3], [statistics.median(values)] * 2, 'k-')
+  if linked:
+    for s in seeds:
+      xy = [
+        (i + offset[s], col[s][0])
+        for i, col in enumerate(by.values())
+        if s in col
+      ]
+      ax.plot(*zip(*xy), '-', color='0.6', lw=0.8, zorder=0)
   ax.set_xticks(range(len(by)), list(by), rotation=20, ha='right')
-  ax.set(ylabel=metric, title=f'final {metric}: a dot per run, bar: median')
+  title = f'final {metric}: a dot per run, bar: median'
+  ax.set(ylabel=metric, title=title + ('; lines: a seed' if linked else ''))
   ax.grid(alpha=0.3, axis='y')
   return _save(fig, path)
 

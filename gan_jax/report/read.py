@@ -28,6 +28,9 @@ class Run:
   results: dict | None  # the final evaluation (rundir.RESULTS)
   sample: str | None  # the newest sample grid (rundir.latest_sample)
   skipped_lines: int = 0  # metrics lines that were not JSON
+  # The step of a results file older than the last train step (the run went
+  # on and stopped without a final evaluation): not read as the results.
+  stale_results: int | None = None
 
 
 @dataclasses.dataclass
@@ -54,14 +57,23 @@ def read_run(path: str) -> Run:
   if not rundir.is_run(path):
     raise ReportError(f'{path} is not a run directory (no {rundir.CONFIG})')
   train, evals, bad = rundir.read_metrics(path)
+  results = _read(rundir.read_results, path, rundir.RESULTS)
+  stale = None
+  if (
+    results
+    and train
+    and results.get('step', train[-1]['step']) < (train[-1]['step'])
+  ):
+    stale, results = results['step'], None
   return Run(
     path=path,
     config=_read(rundir.read_config, path, rundir.CONFIG),
     train=train,
     evals=evals,
-    results=_read(rundir.read_results, path, rundir.RESULTS),
+    results=results,
     sample=rundir.latest_sample(path),
     skipped_lines=bad,
+    stale_results=stale,
   )
 
 
@@ -183,6 +195,12 @@ def read_groups(
       if key in config:  # absent: a config from before the field existed
         group.overrides.setdefault(key, config[key])
   for run in (r for g in groups for r in g.runs):
+    if run.stale_results is not None:
+      notes.append(
+        f'{run.path}/{rundir.RESULTS}: from step {run.stale_results}, before '
+        f'the last train step {run.train[-1]["step"]} (the run went on and '
+        'stopped without a final evaluation): not used'
+      )
     if run.skipped_lines:
       notes.append(
         f'{run.path}/{rundir.METRICS}: {run.skipped_lines} unreadable '
