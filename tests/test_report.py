@@ -217,14 +217,38 @@ def test_final_dots_are_joined_by_seed_only_where_each_seed_runs_once(
   sweep_dir,
 ):
   groups, _ = read.read_groups([str(sweep_dir)])
-  by = figures.final_columns(groups, 'fd')
+  by = stats.final_columns(groups, 'fd')
   assert by['non_saturating'] == {
     s: [v[0]] for s, v in enumerate(GROUPS['non_saturating'])
   }
-  assert figures.seed_linked(by)
+  assert stats.seed_linked(by)
   pooled = {'a': {0: [1.0, 2.0]}, 'b': {0: [3.0]}}  # two runs of seed 0
-  assert not figures.seed_linked(pooled)
-  assert not figures.seed_linked({'a': {0: [1.0]}})  # nothing to join
+  assert not stats.seed_linked(pooled)
+  assert not stats.seed_linked({'a': {0: [1.0]}})  # nothing to join
+
+
+def test_a_search_over_settings_gets_the_expected_best_of_k_trials():
+  """Two losses, each over two learning rates x two seeds: per loss, the
+  expected lowest FD of k random trials among its 4 runs."""
+
+  def run(loss, seed, fd):
+    results = {'metrics': {'fd': fd, 'precision': 0.5}}
+    return read.Run('r', {'loss': loss, 'seed': seed}, [], [], results, None)
+
+  fds = {('a', 1): (4.0, 2.0), ('a', 2): (8.0, 6.0), ('b', 1): (1.0, 3.0)}
+  groups = [
+    read.Group(
+      f'loss={loss},lr={lr}', {}, [run(loss, s, v) for s, v in enumerate(x)]
+    )
+    for (loss, lr), x in fds.items()
+  ]
+  lines = tables.best_of_table(groups)
+  assert '## fd: expected lowest of k random trials' in lines
+  assert '## precision: expected highest of k random trials' in lines
+  row_a = next(line for line in lines if line.startswith('| a |'))
+  want = [verdict.expected_best([4.0, 2.0, 8.0, 6.0], k) for k in (1, 2, 4)]
+  assert row_a == '| a | 4 | ' + ' | '.join(f'{w:.4g}' for w in want) + ' |'
+  assert tables.best_of_table(groups[:1] + groups[2:]) == []  # a group each
 
 
 def test_results_older_than_the_last_train_step_are_not_read(tmp_path, capsys):

@@ -2,7 +2,6 @@
 write_report, which writes them with the tables."""
 
 import dataclasses
-import math
 import os
 import re
 import statistics
@@ -17,7 +16,7 @@ from PIL import Image
 from gan_jax import config as config_lib
 from gan_jax import rundir
 from gan_jax.report import docs, records, stats, tables
-from gan_jax.report.read import Group, Run
+from gan_jax.report.read import Group
 
 
 def _colors(n: int) -> list:
@@ -160,38 +159,9 @@ def plot_eval(groups, metric, path):
   return plot_curves(groups, [('evals', metric, metric)], path, markers=True)
 
 
-def _final(run: Run, metric: str) -> float | None:
-  """The run's final `metric` (its results) when it is a finite number."""
-  v = (run.results or {}).get('metrics', {}).get(metric)
-  ok = isinstance(v, (int, float)) and math.isfinite(v)
-  return float(v) if ok else None
-
-
 def _finals(g: Group, metric: str) -> list[float]:
   """Finite final values of `metric` over the group's runs."""
-  return [v for r in g.runs if (v := _final(r, metric)) is not None]
-
-
-def final_columns(groups: list[Group], metric: str) -> dict:
-  """{column: {seed: [final values]}}, a column per `loss` value of the
-  runs, else per group (plot_final's columns)."""
-  by = {}
-  for g in groups:
-    for r in g.runs:
-      value = _final(r, metric)
-      if value is not None:
-        col = by.setdefault(str(r.config.get('loss', g.label)), {})
-        col.setdefault(r.config.get('seed'), []).append(value)
-  return by
-
-
-def seed_linked(by: dict) -> bool:
-  """Whether final_columns' columns can be joined by seed: several
-  columns, each holding every seed at most once."""
-  return len(by) > 1 and all(
-    None not in col and all(len(v) == 1 for v in col.values())
-    for col in by.values()
-  )
+  return [v for r in g.runs if (v := stats.final_value(r, metric)) is not None]
 
 
 def plot_final(groups: list[Group], metric: str, path: str) -> str | None:
@@ -201,10 +171,10 @@ def plot_final(groups: list[Group], metric: str, path: str) -> str | None:
   bar at the median. Where every column holds each seed at most once (a
   sweep over loss x seed), a line joins each seed's runs, the pairs a
   paired comparison reads. Returns `path`, or None when no run has it."""
-  by = final_columns(groups, metric)
+  by = stats.final_columns(groups, metric)
   if not by:
     return None
-  linked = seed_linked(by)
+  linked = stats.seed_linked(by)
   seeds = sorted({s for col in by.values() for s in col}, key=str)
   offset = dict(zip(seeds, np.linspace(-0.15, 0.15, len(seeds))))
   fig = Figure(figsize=(max(4.0, 1.2 * len(by)), 3.2), layout='constrained')
@@ -403,13 +373,14 @@ def write_report(
     written.append(os.path.join(out, records.REFERENCE))
     records.write_reference(written[-1], references[0])
     found = docs.verdict_lines([records.load(out)], strict=False)
-    paper = docs.verdict_table(found) if found else []
+    if found:
+      paper = ['', '## Beside the paper', '', *docs.verdict_table(found)]
   md, csv = os.path.join(out, 'results.md'), os.path.join(out, 'results.csv')
   tables.write_table(
     stats.group_table(table_groups) + stats.real_data_rows(table_groups),
     md,
     csv,
     [*notes, *tables.protocol_notes(table_groups)],
-    paper,
+    tables.best_of_table(table_groups) + paper,
   )
   return [p for p in paths if p] + written + [md, csv]

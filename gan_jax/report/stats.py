@@ -7,7 +7,7 @@ import statistics
 
 import numpy as np
 
-from gan_jax.report.read import Group
+from gan_jax.report.read import Group, Run
 
 FINAL_TRAIN = ('d_real', 'd_fake')  # last train row's values in the table
 RATE = 'steps_per_sec'  # its median over each run's train rows
@@ -127,6 +127,35 @@ def group_table(groups: list[Group]) -> list[Row]:
       )
     )
   return rows
+
+
+def final_value(run: Run, metric: str) -> float | None:
+  """The run's final `metric` (its results) when it is a finite number."""
+  v = (run.results or {}).get('metrics', {}).get(metric)
+  ok = isinstance(v, (int, float)) and math.isfinite(v)
+  return float(v) if ok else None
+
+
+def final_columns(groups: list[Group], metric: str) -> dict:
+  """{column: {seed: [final values]}}, a column per `loss` value of the
+  runs, else per group (plot_final's columns)."""
+  by = {}
+  for g in groups:
+    for r in g.runs:
+      value = final_value(r, metric)
+      if value is not None:
+        col = by.setdefault(str(r.config.get('loss', g.label)), {})
+        col.setdefault(r.config.get('seed'), []).append(value)
+  return by
+
+
+def seed_linked(by: dict) -> bool:
+  """Whether final_columns' columns can be joined by seed: several
+  columns, each holding every seed at most once."""
+  return len(by) > 1 and all(
+    None not in col and all(len(v) == 1 for v in col.values())
+    for col in by.values()
+  )
 
 
 def measurement(protocol: dict | None) -> str:

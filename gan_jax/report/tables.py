@@ -7,7 +7,8 @@ import math
 import os
 
 from gan_jax import rundir
-from gan_jax.report import records, stats
+from gan_jax.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER
+from gan_jax.report import records, stats, verdict
 from gan_jax.report.read import Group
 from gan_jax.report.stats import Row, Trend
 
@@ -48,10 +49,10 @@ def _head_cells(row: Row, keys: list[str]) -> list:
 
 
 def write_table(
-  rows: list[Row], path_md: str, path_csv: str, notes=(), paper=()
+  rows: list[Row], path_md: str, path_csv: str, notes=(), sections=()
 ) -> None:
-  """Writes results.md (mean ± std cells; then the markdown lines `paper`,
-  the verdicts against a paper) and results.csv (mean, std columns)."""
+  """Writes results.md (mean ± std cells; then the markdown lines
+  `sections`) and results.csv (mean, std columns)."""
   keys = list(dict.fromkeys(k for r in rows for k in r.overrides))
   stats = list(dict.fromkeys(k for r in rows for k in r.stats))
   head = ['group', *keys, 'n', 'n_eval', 'step']
@@ -82,7 +83,7 @@ def write_table(
     *lines,
   ]
   text += ['', *(f'- {n}' for n in notes)] if notes else []
-  text += ['', '## Beside the paper', '', *paper] if paper else []
+  text += sections
   with open(path_md, 'w') as f:
     f.write('\n'.join(text) + '\n')
   with open(path_csv, 'w', newline='') as f:
@@ -95,6 +96,43 @@ def write_table(
           '' if x is None else repr(x) for x in r.stats.get(k, (None,) * 2)
         ]
       w.writerow(cells)
+
+
+def best_of_table(groups: list[Group]) -> list[str]:
+  """Markdown lines: where runs of one loss span several groups (a search
+  over other settings and seeds, as Lucic et al. 2018), per loss the
+  expected best final value of k random trials among its runs (Dodge et
+  al. 2019, verdict.expected_best) of each metric that has a direction."""
+  lines = []
+  for m in stats.final_metrics(groups):
+    if m not in LOWER_IS_BETTER + HIGHER_IS_BETTER:
+      continue
+    by = stats.final_columns(groups, m)
+    if len(by) == len(groups):
+      continue  # one group a column: no search to summarise
+    values = {
+      c: [v for vs in col.values() for v in vs] for c, col in by.items()
+    }
+    most = max(len(v) for v in values.values())
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= most]
+    body = [
+      [c, str(len(v))]
+      + [
+        _fmt(verdict.expected_best(v, k, m in LOWER_IS_BETTER))
+        if k <= len(v)
+        else ''
+        for k in ks
+      ]
+      for c, v in values.items()
+    ]
+    best = 'lowest' if m in LOWER_IS_BETTER else 'highest'
+    lines += [
+      '',
+      f'## {m}: expected {best} of k random trials',
+      '',
+      *_md_table(['column', 'runs', *(f'k = {k}' for k in ks)], body),
+    ]
+  return lines
 
 
 def protocol_notes(groups: list[Group]) -> list[str]:
