@@ -69,8 +69,22 @@ What differs, and why:
   - beta1 0.8 is taken in the usual convention (the first-moment decay).
     Early Blocks releases used the complement (beta1 = 1 - decay, default
     0.1); the Blocks of PacGAN's time uses the usual one (default 0.9).
-  - A training batch is drawn with replacement from the fixed set, not by
-    shuffled epochs: each update sees 100 m examples of the set either way.
+  - Training batches: the released set is 100,000 packs fixed once, each
+    slot's point resampled with replacement from the 100,000 points
+    (pacgan/datasets.py GaussianPackingMixture), iterated in shuffled
+    epochs (pacgan/streams.py, fuel's ShuffledScheme); ours draws each
+    batch's 100 m points with replacement from the 100,000 points, so its
+    packs are formed afresh every batch. A pack is m independent points of
+    the set either way; the fixed pairings are not reproduced.
+  - The samples scored: the released code draws one z of 2,500 (Theano's
+    MRG_RandomStreams(2333), pacgan/extensions.py GraphLogger) for every
+    epoch, trial and m; ours is fixed per run, from its seed: the same law,
+    only the spread over trials arises differently.
+  - Reverse KL: the released MetricLogger logs the 'entropy of coverage'
+    of the high-quality samples' histogram over modes (natural log); Table
+    1's column, computed outside the released code, reads as log K minus
+    it, KL(p_model || uniform), which gan_jax.metrics.modes computes. With
+    no high-quality sample ours is log K where theirs is NaN.
   - Budget on CPU (the `cpu` sweep): GAN and PacGAN2 on both datasets, 3
     seeds, CPU_STEPS updates each, evaluated every 1,000; the full sweep
     is the one command above, for an accelerator.

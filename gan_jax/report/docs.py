@@ -333,6 +333,9 @@ def _parse(spec: str) -> tuple[str, dict]:
   kind, *rest = shlex.split(spec)
   if kind not in KINDS:
     raise ReportError(f'table kind {kind!r}: valid: {", ".join(KINDS)}')
+  bad = [a for a in rest if '=' not in a]
+  if bad:
+    raise ReportError(f'table {spec!r}: arguments are key=value, not {bad}')
   args = dict(a.split('=', 1) for a in rest)
   if kind not in ('summary',) and 'records' not in args:
     raise ReportError(f'table {spec!r}: needs records=DIR')
@@ -353,14 +356,10 @@ def render(text: str, root: str = '.') -> str:
   found, bodies = [], {}
   for m in BLOCK.finditer(text):
     kind, args = _parse(m['spec'])
-    if kind == 'verdicts':
-      recs = [rec_of({'records': p}) for p in args['records'].split(',')]
-      lines = verdict_lines(recs, _step_arg(args), args.get('command', ''))
-      sections = HEADING.findall(text[: m.start()])
-      found += [(sections[-1] if sections else '', ln) for ln in lines]
-      bodies[m.start()] = verdict_table(lines)
-    elif kind != 'summary':
-      bodies[m.start()] = TABLES[kind](rec_of(args), args)
+    try:
+      found += _render(m, kind, args, text, rec_of, bodies)
+    except KeyError as e:
+      raise ReportError(f'table {m["spec"]!r}: needs {e.args[0]}=') from None
   for m in BLOCK.finditer(text):
     if m.start() not in bodies:
       bodies[m.start()] = _summary(found)
@@ -369,6 +368,20 @@ def render(text: str, root: str = '.') -> str:
     return m['open'] + '\n'.join(bodies[m.start()]) + '\n' + m['close']
 
   return BLOCK.sub(sub, text)
+
+
+def _render(m, kind, args, text, rec_of, bodies) -> list:
+  """Fills bodies[m.start()] for one block but a summary; returns its
+  (section, Line)s for the summary."""
+  if kind == 'verdicts':
+    recs = [rec_of({'records': p}) for p in args['records'].split(',')]
+    lines = verdict_lines(recs, _step_arg(args), args.get('command', ''))
+    sections = HEADING.findall(text[: m.start()])
+    bodies[m.start()] = verdict_table(lines)
+    return [(sections[-1] if sections else '', ln) for ln in lines]
+  if kind != 'summary':
+    bodies[m.start()] = TABLES[kind](rec_of(args), args)
+  return []
 
 
 def check(text: str, root: str = '.') -> list[str]:
