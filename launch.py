@@ -7,6 +7,8 @@ For several hosts pass --coordinator_address/--num_processes/--process_id,
 or --distributed to let `jax.distributed` detect them (SLURM, TPU, ...).
 """
 
+import os
+import re
 import sys
 
 from absl import app, flags, logging
@@ -45,6 +47,50 @@ flags.DEFINE_integer('slurm_gpus', 0, 'slurm launcher: GPUs per job.')
 flags.DEFINE_integer('slurm_cpus', None, 'slurm launcher: CPUs per job.')
 flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's parsing, where a bad --config (a missing file, an unknown
+  argument or field) ends in one line instead of config_flags' traceback."""
+  spec = next(
+    (a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None
+  )
+  path = spec and spec.partition(':')[0]
+  if path and not os.path.exists(path):
+    sys.exit(f'error: config file {path} not found.')
+  try:
+    rest = FLAGS(argv)
+    FLAGS.config  # noqa: B018 (config_flags loads the file on first use)
+  except AttributeError as e:  # an override of a field the config lacks
+    sys.exit(f'error: {_unknown_field(str(e), argv)}')
+  except (flags.Error, Error) as e:
+    sys.exit(f'error: {_cause(e)}')
+  return rest
+
+
+def _unknown_field(message: str, argv: list[str]) -> str:
+  """ConfigDict's "'lrr' Did you mean "lr"" as the override that named it."""
+  name = re.search(r"'(\w+)", message)
+  name = name.group(1) if name else '?'
+  flag = next(
+    (
+      a.split('=', 1)[0]
+      for a in argv
+      if a.startswith('--config.') and name in a.split('=', 1)[0].split('.')
+    ),
+    '--config.*',
+  )
+  hint = re.search(r'Did you mean "([^"]+)"', message)
+  hint = f' (did you mean {hint.group(1)!r}?)' if hint else ''
+  return f'{flag}: the config has no field {name!r}{hint}'
+
+
+def _cause(e: Exception) -> str:
+  """The reason in an error config_flags wrapped with a traceback: its
+  last line, without the exception's class."""
+  last = [line.strip() for line in str(e).splitlines() if line.strip()][-1]
+  head, sep, tail = last.partition(': ')
+  return tail if sep and head.rsplit('.', 1)[-1].endswith('Error') else last
 
 
 def main(argv):
@@ -90,4 +136,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -265,6 +265,7 @@ def run(
       f'unknown launcher {launcher!r}; valid: {", ".join(LAUNCHERS)}'
     )
   s = Sweep(directory, spec, cli_overrides)
+  validate.validate(s.base)  # a mistyped argument the points would hide
   for i, config in enumerate(s.configs):  # every point, before any runs
     validate.validate(config)
     train.check_workdir(config, s.workdir(i), allow_config_change=False)

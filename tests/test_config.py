@@ -93,3 +93,44 @@ def test_penalty_with_batch_norm_is_refused():
   c.model.d.norm = 'batch'
   with pytest.raises(errors.ConfigError, match='norm=layer'):
     validate.validate(c)
+
+
+@pytest.mark.parametrize('sweep', [False, True])
+@pytest.mark.parametrize(
+  'args, message',
+  [
+    (
+      ['--config=experiments/nope.py'],
+      'error: config file experiments/nope.py not found.',
+    ),
+    (
+      ['--config=experiments/saturation.py:seeds=3'],
+      "error: unknown config argument 'seeds'; valid: loss, seed, smoke",
+    ),
+    (  # a value the sweep's points override: still checked
+      ['--config=experiments/saturation.py:smoke,loss=minmax'],
+      "error: unknown loss 'minmax'; valid: dragan, hinge,",
+    ),
+    (
+      ['--config=experiments/saturation.py:smoke', '--config.optim.lrr=1'],
+      "error: --config.optim.lrr: the config has no field 'lrr' (did you "
+      "mean 'lr'?)",
+    ),
+  ],
+)
+def test_a_bad_command_line_fails_in_one_line_and_writes_nothing(
+  args, message, sweep, tmp_path
+):
+  workdir = tmp_path / 'run'
+  r = subprocess.run(
+    [sys.executable, 'launch.py', *args, f'--workdir={workdir}']
+    + (['--sweep'] if sweep else []),
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert r.returncode == 1
+  assert r.stderr.strip().startswith(message), r.stderr
+  assert len(r.stderr.strip().splitlines()) == 1
+  assert not workdir.exists()
