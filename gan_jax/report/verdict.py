@@ -177,10 +177,9 @@ class Verdict:
 
 def _terms(paper: Paper, ours: Sample, n: int, s: float):
   """[(variance, df)] of d with our spread s at n seeds."""
-  ours_coef = 0.0 if ours.deterministic else 1 / n
+  one_model = paper.kind in ('se_examples', 'one_run')  # one seed's draw
+  ours_coef = 0.0 if ours.deterministic else 1 / n + one_model
   terms = []
-  if paper.kind in ('se_examples', 'one_run'):
-    ours_coef += 0.0 if ours.deterministic else 1.0
   if paper.kind == 'se_examples':
     terms.append((paper.error**2, math.inf))
   elif paper.kind == 'se_trials':
