@@ -3,6 +3,7 @@
   python -m gan_jax.report DIR [DIR ...] [--out OUT]
   python -m gan_jax.report DIR --trend parzen_ll --trend_from 50000 \\
       --target 221
+  python -m gan_jax.report --docs [--check] [docs/results.md]
 
 Each DIR is a run directory (the layout of gan_jax/rundir.py: config,
 metrics, sample grids, final results), a directory of model_<i>/ run
@@ -25,6 +26,10 @@ Written to OUT (default DIR/report):
   eval_<metric>.png     each evaluation metric of the metrics file
   evals.csv             their numbers: group, metric, step, mean, min, max
   evals_runs.csv        each run's own: group, run, metric, step, value
+  groups.json           each group's overrides and first run's flat config
+  reference.json        a sweep's paper rows (its experiment file's
+                        get_reference); with them results.md ends with
+                        each row's verdict (report.verdict)
   final_<metric>.png    each final metric, a dot per run
   samples.png           the newest sample grid of each group's first run
   classifier_accuracy.png  test accuracy of the classifiers trained on real,
@@ -44,8 +49,13 @@ Written to OUT (default DIR/report):
 The G loss figure of the saturation study (each loss's G loss and its
 gradient against D(G(z))) needs JAX: experiments/saturation.py writes it.
 
-Modules: read (runs and groups), stats, tables, figures (and write_report),
-command (the flags and `main`).
+--docs rewrites the generated tables of a markdown file from the records
+folders they name (report.docs); --check exits 1 naming each that differs.
+
+Modules: read (runs and groups), stats, verdict (the one rule of verdicts
+and comparisons), records (a study's committed records), tables, figures
+(and write_report), docs (generated tables), command (the flags and
+`main`).
 """
 
 from gan_jax.report.command import main
