@@ -466,6 +466,9 @@ def test_a_sweep_report_writes_its_records_and_the_verdicts_of_its_reference(
     sample.values == tuple(fd)
     and rec.last_step('loss=non_saturating', 'fd') == 20
   )
+  assert sample.runs == ('seed=0', 'seed=1', 'seed=2')  # pairs by seed
+  other = rec.sample('loss=minimax', 'fd')
+  assert verdict.compare(sample, other).paired
   expected = verdict.verdict(verdict.Paper.of(entry), verdict.Sample.of(fd))
   text = (out / 'results.md').read_text()
   assert '## Beside the paper' in text

@@ -18,7 +18,7 @@ import json
 import math
 import os
 
-from gan_jax.config import flatten
+from gan_jax.config import flatten, is_seed
 from gan_jax.errors import ReportError
 from gan_jax.report.verdict import Sample
 
@@ -86,7 +86,9 @@ class Records:
       )
     names = sorted(runs)
     deterministic = bool(self.configs.get(group, {}).get('deterministic'))
-    return Sample.of([runs[r][step] for r in names], names, deterministic), step
+    values = [runs[r][step] for r in names]
+    keys = [seed_key(r) for r in names]
+    return Sample.of(values, keys, deterministic), step
 
   def sample(self, group: str, metric: str, step: int | None = None) -> Sample:
     """`at`'s Sample."""
@@ -96,6 +98,14 @@ class Records:
     """The steps at which every run of `group` evaluated `metric`."""
     runs = self._runs(group, metric).values()
     return sorted(set.intersection(*(set(c) for c in runs)))
+
+
+def seed_key(run: str) -> str:
+  """What pairs a run with its twins in other groups: the seed fields of a
+  sweep point's name ('loss=minimax,seed=0' -> 'seed=0'), else the name
+  (model_<i> of num_models runs, one seed each)."""
+  seeds = [p for p in run.split(',') if is_seed(p.partition('=')[0])]
+  return ','.join(seeds) or run
 
 
 def _json(path: str):
