@@ -72,8 +72,10 @@ class Records:
   def at(self, group: str, metric: str, step: int | None = None):
     """(Sample, step): our values of `metric` in `group` at `step`
     (default: last_step), one per run; results.csv's mean, std and n (at
-    its last train step) where there are no curves."""
-    if group not in self.curves and metric in self.summaries.get(group, {}):
+    its last train step) where the metric has no curves (runs reported
+    before per-run records; d_real, d_fake)."""
+    curves = self.curves.get(group, {})
+    if metric not in curves and metric in self.summaries.get(group, {}):
       mean, std, n, last = self.summaries[group][metric]
       return Sample.summary(mean, std, n), last
     runs = self._runs(group, metric)
