@@ -7,7 +7,6 @@ For several hosts pass --coordinator_address/--num_processes/--process_id,
 or --distributed to let `jax.distributed` detect them (SLURM, TPU, ...).
 """
 
-import os
 import re
 import sys
 
@@ -55,10 +54,9 @@ def parse_flags(argv: list[str]) -> list[str]:
   spec = next(
     (a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None
   )
-  path = spec and spec.partition(':')[0]
-  if path and not os.path.exists(path):
-    sys.exit(f'error: config file {path} not found.')
   try:
+    if spec:
+      sweep.experiment_path(spec)
     rest = FLAGS(argv)
     FLAGS.config  # noqa: B018 (config_flags loads the file on first use)
   except AttributeError as e:  # an override of a field the config lacks

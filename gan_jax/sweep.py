@@ -55,11 +55,17 @@ class Slurm:
   cpus: int | None = None
 
 
-def load_experiment(spec: str):
-  """'path/to/file.py[:arg]' -> (the experiment module, arg or None)."""
-  path, _, arg = spec.partition(':')
+def experiment_path(spec: str) -> str:
+  """The file of 'path/to/file.py[:arg]'; ConfigError when it is absent."""
+  path = spec.partition(':')[0]
   if not os.path.exists(path):
     raise ConfigError(f'config file {path} not found.')
+  return path
+
+
+def load_experiment(spec: str):
+  """'path/to/file.py[:arg]' -> (the experiment module, arg or None)."""
+  path, arg = experiment_path(spec), spec.partition(':')[2]
   module_spec = importlib.util.spec_from_file_location('_experiment', path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)

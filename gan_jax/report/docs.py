@@ -37,6 +37,7 @@ import shlex
 
 from gan_jax.errors import ReportError
 from gan_jax.report import records as records_lib
+from gan_jax.report import tables
 from gan_jax.report import verdict as v
 
 BLOCK = re.compile(
@@ -45,13 +46,6 @@ BLOCK = re.compile(
   re.DOTALL,
 )
 HEADING = re.compile(r'^## (.+)$', re.MULTILINE)
-
-
-def _md(head: list[str], rows: list[list[str]]) -> list[str]:
-  lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
-  return lines + [
-    '| ' + ' | '.join(c.replace('|', '\\|') for c in r) + ' |' for r in rows
-  ]
 
 
 @dataclasses.dataclass
@@ -68,11 +62,11 @@ class Line:
   verdict: v.Verdict | None
   command: str
 
-  def cells(self) -> tuple[str, str]:
-    """(ours, verdict) as table cells."""
+  def cells(self, at: bool = True) -> tuple[str, str]:
+    """(ours, verdict) as table cells; ours with the step it is read at."""
     if self.ours is None:
       return 'not run', 'not run'
-    at = f' at {self.step:,}' if self.step else ''
+    at = f' at {self.step:,}' if at and self.step else ''
     return self.ours.text() + at, self.verdict.text()
 
 
@@ -158,7 +152,11 @@ def verdict_table(lines: list[Line]) -> list[str]:
         said,
       ]
     )
-  return [f'Source: {lines[0].source}.' if lines else '', '', *_md(head, body)]
+  return [
+    f'Source: {lines[0].source}.' if lines else '',
+    '',
+    *tables.md_table(head, body),
+  ]
 
 
 def _summary(found: list[tuple[str, Line]]) -> list[str]:
@@ -177,20 +175,20 @@ def _summary(found: list[tuple[str, Line]]) -> list[str]:
     budget = f'{ln.step:,}' if ln.step else '—'
     if ln.paper.budget:
       budget += f' / {ln.paper.budget:,.0f}'
-    ours, said = ln.cells()
+    ours, said = ln.cells(at=False)
     body.append(
       [
         section,
         f'{ln.source}: {ln.setting}',
         ln.metric,
         ln.paper.text(),
-        ours.split(' at ')[0],
+        ours,
         budget,
         said,
         f'`{ln.command}`' if ln.command else '',
       ]
     )
-  return _md(head, body)
+  return tables.md_table(head, body)
 
 
 def _step_arg(args: dict) -> int | None:
@@ -213,7 +211,7 @@ def _groups(rec, args) -> list[str]:
       [label] + [v.fmt(row[m]) if m in row else '' for m in metrics]
       for label, row in rec.real.items()
     ]
-  return _md(head, body)
+  return tables.md_table(head, body)
 
 
 def _compare(rec, args) -> list[str]:
@@ -273,7 +271,7 @@ def _compare(rec, args) -> list[str]:
         reading,
       ]
     )
-  return [*title, *_md(head, body)]
+  return [*title, *tables.md_table(head, body)]
 
 
 def _best_of(rec, args) -> list[str]:
@@ -290,7 +288,7 @@ def _best_of(rec, args) -> list[str]:
     + [v.fmt(v.expected_best(s, k, lower), 4) for k in trials]
     for name, s in by.items()
   ]
-  return _md(head, body)
+  return tables.md_table(head, body)
 
 
 def _curve(rec, args) -> list[str]:
@@ -298,7 +296,8 @@ def _curve(rec, args) -> list[str]:
   every = int(args.get('every', 1))
   digits = int(args.get('digits', 4))
   groups = [g for g in rec.groups() if metric in rec.curves.get(g, {})]
-  steps = sorted({s for g in groups for s in rec.steps(g, metric)})
+  have = {g: set(rec.steps(g, metric)) for g in groups}
+  steps = sorted(set().union(*have.values()))
   keep = steps[::every] + ([steps[-1]] if (len(steps) - 1) % every else [])
   if 'steps' in args:
     keep = [int(s) for s in args['steps'].split(',')]
@@ -307,7 +306,7 @@ def _curve(rec, args) -> list[str]:
   for s in keep:
     cells = [f'{s:,}']
     for g in groups:
-      if s not in rec.steps(g, metric):
+      if s not in have[g]:
         cells.append('')
         continue
       x = rec.sample(g, metric, s)
@@ -317,7 +316,7 @@ def _curve(rec, args) -> list[str]:
         else f'{v.fmt(x.mean, digits)} ± {v.fmt(x.se, 2)} ({x.n})'
       )
     body.append(cells)
-  return _md(head, body)
+  return tables.md_table(head, body)
 
 
 TABLES = {

@@ -58,12 +58,8 @@ def read_run(path: str) -> Run:
     raise ReportError(f'{path} is not a run directory (no {rundir.CONFIG})')
   train, evals, bad = rundir.read_metrics(path)
   results = _read(rundir.read_results, path, rundir.RESULTS)
-  stale = None
-  if (
-    results
-    and train
-    and results.get('step', train[-1]['step']) < (train[-1]['step'])
-  ):
+  stale, last = None, train[-1]['step'] if train else None
+  if results and last is not None and results.get('step', last) < last:
     stale, results = results['step'], None
   return Run(
     path=path,

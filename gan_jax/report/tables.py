@@ -31,7 +31,7 @@ def _value(v) -> str:
   )
 
 
-def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
   """Markdown lines of a table: the head, its rule, a line per row of cells
   ('|' in a cell escaped)."""
   lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
@@ -56,7 +56,7 @@ def write_table(
   keys = list(dict.fromkeys(k for r in rows for k in r.overrides))
   stats = list(dict.fromkeys(k for r in rows for k in r.stats))
   head = ['group', *keys, 'n', 'n_eval', 'step']
-  lines = _md_table(
+  lines = md_table(
     head + stats,
     [
       [str(c) for c in _head_cells(r, keys)]
@@ -130,7 +130,7 @@ def best_of_table(groups: list[Group]) -> list[str]:
       '',
       f'## {m}: expected {best} of k random trials',
       '',
-      *_md_table(['column', 'runs', *(f'k = {k}' for k in ks)], body),
+      *md_table(['column', 'runs', *(f'k = {k}' for k in ks)], body),
     ]
   return lines
 
@@ -236,7 +236,7 @@ def write_trend(
       'the larger of the two) is an extrapolation, not a measurement.'
     ),
     '',
-    *_md_table(head, body),
+    *md_table(head, body),
     '',
     '## Saturating fit',
     '',
@@ -250,7 +250,7 @@ def write_trend(
       'both are extrapolations.'
     ),
     '',
-    *_md_table(sat_head, sat_body),
+    *md_table(sat_head, sat_body),
   ]
   with open(path_md, 'w') as f:
     f.write('\n'.join(text) + '\n')
