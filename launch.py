@@ -14,7 +14,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from gan_jax import console, sweep, train
+from gan_jax import console, registry, sweep, train
 from gan_jax.errors import Error
 
 config_flags.DEFINE_config_file(
@@ -55,8 +55,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     (a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None
   )
   try:
-    if spec:
-      sweep.experiment_path(spec)
+    if spec:  # the file may import files beside it
+      registry.importable(sweep.experiment_path(spec))
     rest = FLAGS(argv)
     FLAGS.config  # noqa: B018 (config_flags loads the file on first use)
   except AttributeError as e:  # an override of a field the config lacks

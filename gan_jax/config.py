@@ -4,12 +4,13 @@ Pure ml_collections (no JAX): config files and the report import it. The
 read-time checks are in gan_jax/validate.py.
 """
 
+import functools
 import json
 
 import ml_collections
 from ml_collections import config_dict
 
-from gan_jax.errors import ConfigError
+from gan_jax.errors import ConfigError, check_name
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -21,10 +22,7 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   out = ml_collections.ConfigDict(defaults)
   for item in filter(None, (arg or '').split(',')):
     key, sep, value = item.partition('=')
-    if key not in defaults:
-      raise ConfigError(
-        f'unknown config argument {key!r}; valid: {", ".join(defaults)}'
-      )
+    check_name('config argument', key, defaults)
     kind = type(defaults[key])
     if not sep:
       value = True
@@ -260,6 +258,17 @@ def differing(dicts: list[dict]) -> list[str]:
 def changes(old: dict, new: dict) -> list[str]:
   """Dotted names of the fields that differ between two config dicts."""
   return sorted(differing([flatten(old), flatten(new)]))
+
+
+@functools.cache
+def _defaults() -> dict:
+  return flatten(to_dict(base_config()))
+
+
+def default(field: str):
+  """base_config's value of the dotted `field`: what a partial (sub)config
+  without it means, e.g. `model_config.get('pack', default('model.pack'))`."""
+  return _defaults()[field]
 
 
 def is_seed(field: str) -> bool:

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 
+from absl import flags
 import jax
 import tqdm
 
@@ -68,3 +69,12 @@ def bar(total: int, unit='step', initial=0, desc=None, shown=True):
     disable=None if shown and jax.process_index() == 0 else True,
     dynamic_ncols=True,
   )
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing for `app.run(main, flags_parser=...)`, where a bad
+  or missing flag ends in one line (`error: ...`) instead of absl's two."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f'error: {e}')

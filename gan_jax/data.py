@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import console
+from gan_jax import config as config_lib, console
 from gan_jax.errors import ConfigError, DataError
 
 BATCHINGS = ('uniform', 'epochs')
@@ -169,12 +169,11 @@ class Images:
     drawn from data_config.subset_seed (the labelled set of a small-data
     study). Prepares the dataset if needed.
     """
-    images, labels = self.read(
-      data_config, data_config.get('train_split', 'train')
-    )
-    f = data_config.get('train_fraction', 1.0)
+    field = lambda k: data_config.get(k, config_lib.default(f'data.{k}'))
+    images, labels = self.read(data_config, field('train_split'))
+    f = field('train_fraction')
     if f < 1:
-      keep = stratified_subset(labels, f, data_config.get('subset_seed', 0))
+      keep = stratified_subset(labels, f, field('subset_seed'))
       images, labels = images[keep], labels[keep]
     return {'images': images, 'labels': labels}
 
@@ -203,8 +202,8 @@ class Images:
     source: `load`'s dict -> (float32 (*I, H, W, C) in [-1, 1] (or [0, 1]),
     labels int32 I).
     """
-    x = source['images'][idx].astype(jnp.float32)
-    x = x / 255.0 if unit_range else x / 127.5 - 1.0
+    x = source['images'][idx]
+    x = unit_pixels(x) if unit_range else symmetric_pixels(x)
     return x, source['labels'][idx]
 
   def sample(self, source, key: jax.Array, batch_size: int, unit_range=False):
@@ -359,10 +358,21 @@ def epoch_indices(rng: jax.Array, start, shape: tuple[int, ...], n: int):
   return perms[p // n - first, p % n].reshape(shape)
 
 
+def symmetric_pixels(images):
+  """uint8 pixels (N, *shape) -> float32 x / 127.5 - 1 in [-1, 1]: the scale
+  models and metrics read (numpy or JAX arrays)."""
+  return images.astype(np.float32) / 127.5 - 1.0
+
+
+def unit_pixels(images):
+  """uint8 pixels (N, *shape) -> float32 x / 255 in [0, 1]."""
+  return images.astype(np.float32) / 255.0
+
+
 def to_symmetric(samples, data_config):
   """Samples of a model on `data_config`'s scale -> [-1, 1] (pictures and
   metrics read this scale): 2x - 1 for unit_range images, else as they are."""
-  if data_config.get('unit_range', False):
+  if data_config.get('unit_range', config_lib.default('data.unit_range')):
     return samples * 2.0 - 1.0
   return samples
 
@@ -418,10 +428,12 @@ class GaussianMixture:
     a fixed training set {'points': (N, 2), 'labels': (N,)} drawn once from
     data_config.subset_seed (the same at every load, hence across resumes)."""
     centres = np.asarray(self.centres, np.float32)
-    n = data_config.get('num_train', 0)
+    n = data_config.get('num_train', config_lib.default('data.num_train'))
     if not n:
       return {'centres': centres}
-    key = jax.random.PRNGKey(data_config.get('subset_seed', 0))
+    key = jax.random.PRNGKey(
+      data_config.get('subset_seed', config_lib.default('data.subset_seed'))
+    )
     points, labels = self.draw(centres, key, n)
     return {
       'centres': centres,

@@ -6,8 +6,8 @@ numbers, the vector field of the update scheme on a fixed minibatch is
   v(w) = -(grad_G L_G(w), grad_D L_D(w))          (every scheme but consensus)
   v(w) = -(grad + gamma J^T grad)                 (consensus)
 
-built from the training step's own pieces (updates.game_gradients and
-updates.consensus_gradients: objective, penalties, instance noise, packing,
+(the scheme's `Scheme.field`), built from the training step's own pieces
+(updates.game_field and updates.consensus_field: objective, penalties, instance noise, packing,
 conditioning, BatchNorm in training mode), so that gradient descent is
 w <- w + lr v(w) and an equilibrium w* is locally attracting for small
 steps when every eigenvalue of the Jacobian J(w*) = dv/dw has a negative
@@ -25,7 +25,7 @@ from jax.flatten_util import ravel_pytree
 from jax.sharding import PartitionSpec as P
 from scipy.sparse import linalg as sparse_linalg
 
-from gan_jax import updates
+from gan_jax import registry, schemes, updates
 from gan_jax.train_state import GAN, TrainState
 from gan_jax.updates import AXIS, Player
 
@@ -50,19 +50,13 @@ def vector_field(gan: GAN, config, state: TrainState, batch, key):
   Statistics and optimizer states are held at the state's.
   """
   w0, unravel = ravel_pytree((state.g_params, state.d_params))
-  consensus = config.get('update_scheme') == 'consensus'
+  gradients = registry.resolve(schemes.SCHEMES[config.update_scheme].field)
 
   def field(w):
     g_params, d_params = unravel(w)
     g = Player(g_params, state.g_stats, None)
     d = Player(d_params, state.d_stats, None)
-    if consensus:
-      g_grads, d_grads, _ = updates.consensus_gradients(
-        gan, config, g, d, batch, key, state.step
-      )
-    else:
-      f = updates.game_gradients(gan, config, g, d, batch, key, state.step)
-      g_grads, d_grads = f.g_grads, f.d.grads
+    g_grads, d_grads = gradients(gan, config, g, d, batch, key, state.step)
     return -ravel_pytree((g_grads, d_grads))[0]
 
   sharded = jax.shard_map(

@@ -4,6 +4,8 @@ A leaf module: it imports nothing of gan_jax, so any module may raise these.
 Each message says what to change.
 """
 
+import difflib
+
 
 class Error(Exception):
   """Base of every user-facing error: the message is the whole story."""
@@ -38,8 +40,10 @@ class ReportError(Error, ValueError):
 
 
 def check_name(kind: str, name: str, valid) -> None:
-  """Raises ConfigError listing the valid names when `name` is not one."""
+  """Raises ConfigError listing the valid names, closest first, when `name`
+  is not one."""
   if name not in valid:
-    raise ConfigError(
-      f'unknown {kind} {name!r}; valid: {", ".join(sorted(valid))}'
-    )
+    valid = sorted(valid)
+    close = difflib.get_close_matches(str(name), valid, len(valid), 0.6)
+    ordered = close + [v for v in valid if v not in close]
+    raise ConfigError(f'unknown {kind} {name!r}; valid: {", ".join(ordered)}')

@@ -6,7 +6,9 @@
 re-evaluates a run's checkpoint (EMA weights when the run keeps them) and
 appends the numbers with their protocol to `<workdir>/evaluations.jsonl`.
 
-`config.eval.metrics` names metrics (comma-separated); each gives scalars:
+`config.eval.metrics` names metrics (comma-separated) of the registry
+gan_jax.metrics.METRICS (a file of yours can add to it); the built-in ones
+give these scalars:
   fd      fd                     Fréchet distance (Heusel et al. 2017)
   kid     kid, kid_std           KID, unbiased MMD^2 (Bińkowski et al. 2018)
   pr      precision, recall      k=3 (Kynkäänniemi et al. 2019)
@@ -50,15 +52,11 @@ from absl import app, flags, logging
 import jax
 import numpy as np
 
-from gan_jax import batching, checkpoint, data, metrics, rundir, sampling
-from gan_jax import train_state, validate
+from gan_jax import batching, checkpoint, data, metrics, registry, rundir
+from gan_jax import console, sampling, train_state, validate
 from gan_jax.errors import Error
-from gan_jax.metrics import classifier, inception, manifold, modes, parzen
 from gan_jax.metrics import stats
 
-# Goodfellow et al. 2014: parzen_ll.py picks sigma on the first 1,000 images
-# (--limit_size) of the validation split train[50000:60000].
-PARZEN_VALID = 'train[50000:51000]'
 REFERENCE_SEED = 7654321  # toy reference draws, the same for every run
 REAL_DATA = 'real_data'  # the cache folder of real-data scores
 EVAL_SALT = 2345671  # evaluation noise: fold_in(PRNGKey(config.seed), salt)
@@ -69,96 +67,41 @@ class Evaluator:
 
   samples: float32 (N, *shape), images in [-1, 1]. Building it loads the
   reference data and the feature network (training and caching the LeNet
-  on first use); `protocol` records everything the numbers depend on, so
-  numbers from different protocols are never compared.
+  on first use) and prepares each metric (gan_jax.metrics: the attributes
+  a metric's `prepare` reads); `protocol` records everything the numbers
+  depend on, so numbers from different protocols are never compared.
   """
 
   def __init__(self, config):
     ev = config.eval
     self.names = metrics.names(ev)
-    self.batch = ev.batch_size
+    self.config, self._real_data, self.shared = config, None, {}
     self.dataset = dataset = data.DATASETS[config.data.name]
     self.protocol = {'num_samples': ev.num_samples, 'metrics': self.names}
-    self.config, self._real_data = config, None
     if dataset.kind == 'points':
       centres = dataset.load(config.data)['centres']
       key = jax.random.PRNGKey(REFERENCE_SEED)
-      draws = [
+      self.reference, *self.draws = [
         np.asarray(dataset.draw(centres, k, ev.num_samples)[0])
         for k in jax.random.split(key, 3)
       ]
-      self.reference, parzen_valid, parzen_test = draws
-      self.centres = centres
       self.protocol['reference'] = (
         f'{ev.num_samples} draws of {config.data.name}'
       )
     else:
       test = dataset.read(config.data, 'test')[0]
-      self.reference = test.astype(np.float32) / 127.5 - 1.0
+      self.reference = data.symmetric_pixels(test)
       self.protocol['reference'] = f'{config.data.name} test ({len(test)})'
-      if 'parzen' in self.names:
-        parzen_valid = dataset.read(config.data, PARZEN_VALID)[0]
-        parzen_valid = _flat(parzen_valid.astype(np.float32) / 255.0)
-        parzen_test = _flat(test.astype(np.float32) / 255.0)
-    if 'parzen' in self.names:
-      self.parzen_valid, self.parzen_test = parzen_valid, parzen_test
-      self.parzen_sigmas = parzen.sigma_grid(ev.parzen_grid)
-      valid = PARZEN_VALID if dataset.kind == 'image' else 'fresh draws'
-      self.protocol['parzen'] = (
-        f'sigma from logspace(-1, 0, {ev.parzen_grid}) on {valid} '
-        f'({len(parzen_valid)}), '
-        f'log-likelihood of {len(parzen_test)} test points'
-      )
-    if any(n in metrics.FEATURE_METRICS for n in self.names):
-      self.features = self._feature_fn(config)
-      ref_feat, ref_probs = self.features(self.reference)
-      self.ref_features = ref_feat
-      self.ref_stats = stats.gaussian_stats(ref_feat)
-      if 'is' in self.names:
-        self.protocol['reference_is'] = stats.classifier_score(ref_probs)[0]
+    self.features = None
+    if any('features' in metrics.METRICS[n].needs for n in self.names):
+      net = metrics.FEATURE_NETS[ev.feature_net]
+      fn, self.protocol['feature_net'] = registry.resolve(net.load)(self)
+      self.features = lambda x: batching.batched(fn, (x,), ev.batch_size)
+      self.ref_features, self.ref_probs = self.features(self.reference)
       self.protocol['fd_sqrt'] = stats.SQRT_METHOD
-    if 'kid' in self.names:
-      self.protocol['kid'] = 'cubic kernel, 100 subsets of 1000'
-    if 'modes' in self.names:
-      self.protocol['modes'] = (
-        f'high quality: within 3 std ({dataset.std}) of the nearest mode'
-      )
-    if any(n in metrics.LABEL_METRICS for n in self.names):
-      self.recipe = classifier.Recipe(seed=config.seed, steps=ev.cas_steps)
-      self.real_train = dataset.load(config.data)
-      self.test = dataset.read(config.data, 'test')
-      self.real_accuracy = None  # trained on first use
-      self.protocol['cas'] = (
-        f"LeNet of {ev.cas_steps} steps (seed: the run's) trained on the "
-        f'{ev.num_samples} generated images (cas), the real training set of '
-        f'config.data (real_accuracy) or half of each batch from both '
-        f'(augmented_accuracy); accuracy on {config.data.name} test'
-      )
-
-  def _feature_fn(self, config):
-    """(N, *shape) -> (features (N, d), class probabilities (N, K) | None)."""
-    ev = config.eval
-    if ev.feature_net == 'raw':
-      self.protocol['feature_net'] = 'raw data vectors'
-      return lambda x: (x.reshape(len(x), -1), None)
-    if ev.feature_net == 'inception':
-      params = inception.load_params(ev.inception_path)
-      self.protocol['feature_net'] = (
-        f'FID Inception-v3 pool3 ({os.path.basename(ev.inception_path)})'
-      )
-      fn = jax.jit(lambda x: inception.features(params, x))
-    else:
-      recipe = classifier.Recipe(steps=ev.classifier_steps)
-      params, info = classifier.load_or_train(
-        self.dataset, config.data, recipe, ev.cache_dir
-      )
-      self.protocol['feature_net'] = (
-        f'{info["name"]} (LeNet, {info["recipe"]["steps"]} steps, test '
-        f'accuracy {info["test_accuracy"]:.4f})'
-      )
-      apply = classifier.apply_fn()
-      fn = jax.jit(lambda x: apply(params, x))
-    return lambda x: batching.batched(fn, (x,), self.batch)
+    self._scorers = {
+      n: registry.resolve(metrics.METRICS[n].prepare)(self) for n in self.names
+    }
 
   def real_data(self) -> dict[str, float]:
     """The metrics (but cas, augment) of num_samples real examples scored
@@ -167,7 +110,7 @@ class Evaluator:
     protocol in eval.cache_dir/real_data/<hash>.json."""
     if self._real_data is not None:
       return self._real_data
-    names = [n for n in self.names if n not in metrics.LABEL_METRICS]
+    names = [n for n in self.names if 'labels' not in metrics.METRICS[n].needs]
     n, data_config = self.config.eval.num_samples, self.config.data
     if self.dataset.kind == 'points':
       centres = self.dataset.load(data_config)['centres']
@@ -193,7 +136,7 @@ class Evaluator:
       self._real_data = cached['metrics']
       return self._real_data
     images = self.dataset.read(data_config, data_config.train_split)[0]
-    scores = self._scores(images[:n].astype(np.float32) / 127.5 - 1.0, names)
+    scores = self._scores(data.symmetric_pixels(images[:n]), names)
     if jax.process_index() == 0:
       os.makedirs(folder, exist_ok=True)
       rundir.write_json(path + '.json', {'which': which, 'metrics': scores})
@@ -208,65 +151,18 @@ class Evaluator:
     finally:
       self.names = names_all
 
-  def _classifier_accuracy(self, images, labels, extra=None) -> float:
-    """Test accuracy of self.recipe's LeNet trained on (images, labels)."""
-    k = self.dataset.num_classes
-    params = classifier.train(images, labels, self.recipe, k, extra)
-    return classifier.accuracy(params, *self.test, k)
-
   def __call__(self, samples: np.ndarray, labels=None) -> dict[str, float]:
     """Metrics of samples (N, *shape); labels (N,) for cas and augment."""
-    if labels is None and any(n in metrics.LABEL_METRICS for n in self.names):
-      raise ValueError('cas and augment need the labels of the samples')
-
+    labelled = [n for n in self.names if 'labels' in metrics.METRICS[n].needs]
+    if labels is None and labelled:
+      raise ValueError(f'{", ".join(labelled)} need the labels of the samples')
+    scored = metrics.Scored(samples, labels)
+    if self.features is not None:
+      scored.features, scored.probs = self.features(samples)
     out = {}
-    if any(n in metrics.FEATURE_METRICS for n in self.names):
-      feats, probs = self.features(samples)
     for name in self.names:
-      if name == 'fd':
-        out['fd'] = stats.frechet_distance(
-          *stats.gaussian_stats(feats), *self.ref_stats
-        )
-      elif name == 'kid':
-        out['kid'], out['kid_std'] = stats.kid(self.ref_features, feats)
-      elif name == 'pr':
-        out['precision'], out['recall'] = manifold.precision_recall(
-          self.ref_features, feats, k=3
-        )
-      elif name == 'dc':
-        out['density'], out['coverage'] = manifold.density_coverage(
-          self.ref_features, feats, k=5
-        )
-      elif name == 'is':
-        out['is'], out['is_std'] = stats.classifier_score(probs)
-      elif name == 'parzen':
-        points = samples
-        if self.dataset.kind == 'image':
-          points = _flat((samples + 1.0) / 2.0)
-        out.update(
-          parzen.evaluate(
-            points, self.parzen_valid, self.parzen_test, self.parzen_sigmas
-          )
-        )
-      elif name == 'modes':
-        out.update(modes.mode_coverage(samples, self.centres, self.dataset.std))
-      elif name in metrics.LABEL_METRICS:
-        real = self.real_train['images'], self.real_train['labels']
-        if self.real_accuracy is None:
-          self.real_accuracy = self._classifier_accuracy(*real)
-        out['real_accuracy'] = self.real_accuracy
-        if name == 'cas':
-          out['cas'] = self._classifier_accuracy(samples, labels)
-        else:
-          out['augmented_accuracy'] = self._classifier_accuracy(
-            *real, extra=(samples, labels)
-          )
+      out.update(self._scorers[name](scored))
     return {k: float(v) for k, v in out.items()}
-
-
-def _flat(images):
-  """(N, *shape) -> (N, prod(shape)) float32."""
-  return images.reshape(len(images), -1).astype(np.float32)
 
 
 def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
@@ -374,4 +270,4 @@ if __name__ == '__main__':
     "default: the run's setting.",
   )
   flags.mark_flags_as_required(['workdir'])
-  app.run(main)
+  app.run(main, flags_parser=console.parse_flags)

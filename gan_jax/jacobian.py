@@ -20,7 +20,7 @@ from absl import app, flags, logging
 import jax
 import numpy as np
 
-from gan_jax import checkpoint, data, dynamics, rundir, train_state
+from gan_jax import checkpoint, console, data, dynamics, rundir, train_state
 from gan_jax import train_step
 from gan_jax.errors import Error
 
@@ -142,4 +142,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=console.parse_flags)

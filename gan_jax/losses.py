@@ -4,7 +4,8 @@ Every objective takes raw discriminator logits (or critic values) of shape (B,) 
 (B, 1) and returns a scalar mean over the batch; D = sigmoid(logit) throughout.
 Probabilities are never formed: log D = log_sigmoid(l) = -softplus(-l) and
 log(1 - D) = log_sigmoid(-l) = -softplus(l), so values and gradients stay finite for
-any finite logit. Objectives are registered by name in `LOSSES` (look up with `get`);
+any finite logit. Objectives are registered by name in `LOSSES` (a registry.Registry:
+`LOSSES.register(name, Loss(...))` adds one; look up with `get`);
 the regularisers take a `critic` callable mapping a batch x of shape (B, ...) to
 outputs of shape (B,) or (B, 1), and `PENALTIES` gives the ones an objective includes
 by definition a common signature `(critic, real, fake, key, weight) -> scalar`.
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.errors import check_name
+from gan_jax import registry
 
 Array = jax.Array
 Critic = Callable[[Array], Array]
@@ -34,7 +35,10 @@ class Loss:
   """A GAN objective: discriminator and generator losses plus its built-in regulariser.
 
   `penalty` names an entry of `PENALTIES` (or None) and `penalty_weight` is the
-  paper's default lambda for it.
+  paper's default lambda for it. `configure(config)`, if given, sets the
+  training options the objective's paper pairs it with when the loss is
+  chosen (`apply_defaults`); the command line and a sweep's own fields win.
+  `g_needs_real`: g_loss(fake_logits, real_logits) uses the real logits.
   """
 
   d_loss: Callable[[Array, Array], Array]
@@ -42,6 +46,7 @@ class Loss:
   g_needs_real: bool = False
   penalty: str | None = None
   penalty_weight: float = 0.0
+  configure: Callable[..., None] | None = None
 
 
 # --- objectives --------------------------------------------------------------
@@ -137,50 +142,69 @@ def relativistic_average_g_loss(
   return jnp.mean(jax.nn.softplus(-df)) + jnp.mean(jax.nn.softplus(dr))
 
 
-LOSSES: dict[str, Loss] = {
-  'minimax': Loss(standard_d_loss, minimax_g_loss),
-  'non_saturating': Loss(standard_d_loss, non_saturating_g_loss),
-  'least_squares': Loss(least_squares_d_loss, least_squares_g_loss),
-  'wasserstein': Loss(wasserstein_d_loss, wasserstein_g_loss),
-  'wasserstein_gp': Loss(
+def _weight_clip(config) -> None:
+  """The original WGAN clips D's weights to [-0.01, 0.01] (Arjovsky et al. 2017)."""
+  config.d_weight_clip = 0.01
+
+
+def _per_example_critic(config) -> None:
+  """Gradient penalties need a per-example critic: BatchNorm in D becomes
+  layer norm (Gulrajani et al. 2017); validate refuses a BatchNorm D set
+  after the loss."""
+  if config.model.d.get('norm') == 'batch':
+    config.model.d.norm = 'layer'
+
+
+LOSSES = registry.Registry('loss')
+LOSSES.register('minimax', Loss(standard_d_loss, minimax_g_loss))
+LOSSES.register('non_saturating', Loss(standard_d_loss, non_saturating_g_loss))
+LOSSES.register(
+  'least_squares', Loss(least_squares_d_loss, least_squares_g_loss)
+)
+LOSSES.register(
+  'wasserstein',
+  Loss(wasserstein_d_loss, wasserstein_g_loss, configure=_weight_clip),
+)
+LOSSES.register(
+  'wasserstein_gp',
+  Loss(
     wasserstein_d_loss,
     wasserstein_g_loss,
     penalty='gradient_penalty',
     penalty_weight=10.0,
+    configure=_per_example_critic,
   ),
-  'hinge': Loss(hinge_d_loss, wasserstein_g_loss),
-  'dragan': Loss(
+)
+LOSSES.register('hinge', Loss(hinge_d_loss, wasserstein_g_loss))
+LOSSES.register(
+  'dragan',
+  Loss(
     standard_d_loss,
     non_saturating_g_loss,
     penalty='dragan',
     penalty_weight=10.0,
+    configure=_per_example_critic,
   ),
-  'relativistic_average': Loss(
+)
+LOSSES.register(
+  'relativistic_average',
+  Loss(
     relativistic_average_d_loss, relativistic_average_g_loss, g_needs_real=True
   ),
-}
+)
 
 
 def get(name: str) -> Loss:
   """The registered objective `name`; ConfigError listing the valid names otherwise."""
-  check_name('loss', name, LOSSES)
   return LOSSES[name]
 
 
 def apply_defaults(config) -> None:
-  """Sets in `config` the training options the objective's paper pairs it with.
-
-  Gradient penalties (WGAN-GP, DRAGAN) need a per-example critic, so a D that
-  has a `norm` field gets layer norm (Gulrajani et al. 2017); the original
-  WGAN clips D's weights to [-0.01, 0.01] (Arjovsky et al. 2017). An unknown
-  loss is left for validate() to report with the valid names.
-  """
-  if config.loss not in LOSSES:
-    return
-  if LOSSES[config.loss].penalty and config.model.d.get('norm') == 'batch':
-    config.model.d.norm = 'layer'
-  if config.loss == 'wasserstein':
-    config.d_weight_clip = 0.01
+  """Sets in `config` the options `config.loss`'s paper pairs it with
+  (`Loss.configure`). An unknown loss is left for validate() to report
+  with the valid names."""
+  if config.loss in LOSSES and LOSSES[config.loss].configure:
+    LOSSES[config.loss].configure(config)
 
 
 def generator_loss_curves(name: str, d_fake):

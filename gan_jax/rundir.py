@@ -1,10 +1,14 @@
 """The run and sweep directories: every file name, the atomic writes, the readers.
 
-A run directory (README: "A run directory") is the project's public interface;
+A run directory (docs/run_directory.md) is the project's public interface;
 this module is the only place its layout is spelled. No JAX: the report reads
 through it.
 
   WORKDIR/config.json          the run's full config
+  WORKDIR/registered.json      {kind: {name: file}}: the files outside the
+                               package that registered what the config
+                               names (gan_jax.registry), imported first by
+                               every later process that rebuilds the run
   WORKDIR/metrics.jsonl        {'step', scalars...} per logged step
   WORKDIR/samples/step_XXXXXX.png
   WORKDIR/checkpoints/STEP/    Orbax (gan_jax.checkpoint)
@@ -25,10 +29,11 @@ import re
 import numpy as np
 from PIL import Image
 
-from gan_jax import config as config_lib
+from gan_jax import config as config_lib, registry
 from gan_jax.errors import ConfigError
 
 CONFIG = 'config.json'
+REGISTERED = 'registered.json'
 METRICS = 'metrics.jsonl'
 SAMPLES = 'samples'
 CHECKPOINTS = 'checkpoints'
@@ -148,14 +153,25 @@ def write_config(workdir: str, config_text: str) -> None:
   write_text(path, config_text)
 
 
+def write_registered(workdir: str, record: dict) -> None:
+  """registered.json (registry.origins' record), when the run names an
+  entry registered outside the package."""
+  path = os.path.join(workdir, REGISTERED)
+  if record and read_json(path) != record:
+    write_json(path, record)
+
+
 def load_config(workdir: str):
-  """The ConfigDict of the run in `workdir`; ConfigError when it has none."""
+  """The ConfigDict of the run in `workdir`, after importing the files that
+  registered what it names (registered.json); ConfigError when it has no
+  config or a registering file is missing."""
   saved = read_config(workdir)
   if saved is None:
     raise ConfigError(
       f'{os.path.join(workdir, CONFIG)} not found: pass the --workdir of a '
       'run made by launch.py.'
     )
+  registry.import_files(read_json(os.path.join(workdir, REGISTERED)) or {})
   return config_lib.from_saved(saved)
 
 

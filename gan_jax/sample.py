@@ -18,7 +18,8 @@ from absl import app, flags, logging
 import jax
 import numpy as np
 
-from gan_jax import checkpoint, data, rundir, sampling, train_state, writers
+from gan_jax import checkpoint, console, data, rundir, sampling, train_state
+from gan_jax import writers
 from gan_jax.errors import Error
 
 flags.DEFINE_string('workdir', None, 'Run directory.')
@@ -84,4 +85,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=console.parse_flags)

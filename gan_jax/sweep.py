@@ -37,7 +37,7 @@ import sys
 
 import ml_collections
 
-from gan_jax import checkpoint, losses, rundir, train, validate
+from gan_jax import checkpoint, losses, registry, rundir, train, validate
 from gan_jax import config as config_lib
 from gan_jax.config import is_seed
 from gan_jax.errors import ConfigError, Error, Interrupted
@@ -66,6 +66,7 @@ def experiment_path(spec: str) -> str:
 def load_experiment(spec: str):
   """'path/to/file.py[:arg]' -> (the experiment module, arg or None)."""
   path, arg = experiment_path(spec), spec.partition(':')[2]
+  registry.importable(path)
   module_spec = importlib.util.spec_from_file_location('_experiment', path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
@@ -153,6 +154,7 @@ class Sweep:
     get_reference = getattr(module, 'get_reference', None)
     self.reference = get_reference(arg) if get_reference else None
     self.points = expand(module, arg)
+    self._module, self._arg = module, arg
     self.configs = [apply(base, p) for p in self.points]
     self.names = [point_name(p) for p in self.points]
     self.errors = {}  # name -> message of a point that failed in this launch
@@ -172,10 +174,47 @@ class Sweep:
         p['name']: p['error'] for p in old['points'] if p.get('error')
       }
 
+  def check_not_overridden(self) -> None:
+    """ConfigError when the command line sets a field that every point
+    sets again: a --config.<field>, or a config argument that changes such
+    a field of get_config without changing get_hyper's points."""
+    every = set.intersection(*(set(p) for p in self.points))
+    for field in self.cli_overrides:
+      if field in every:
+        raise ConfigError(
+          f'--config.{field} is set again by every point of the sweep '
+          f'(get_hyper sets {field}): drop it, or run without --sweep.'
+        )
+    items = [a for a in (self._arg or '').split(',') if a]
+    for item in items:
+      rest = ','.join(a for a in items if a != item) or None
+      if expand(self._module, rest) != self.points:
+        continue  # the argument shapes the sweep itself
+      without = config_lib.flatten(
+        config_lib.to_dict(self._module.get_config(rest))
+      )
+      base = config_lib.flatten(
+        config_lib.to_dict(self._module.get_config(self._arg))
+      )
+      hidden = sorted(
+        f for f in every if f in base and without.get(f) != base.get(f)
+      )
+      if hidden:
+        raise ConfigError(
+          f'config argument {item!r} sets {", ".join(hidden)}, which every '
+          'point of the sweep sets again (get_hyper): drop it, or run '
+          'without --sweep.'
+        )
+
   @classmethod
   def open(cls, directory: str) -> 'Sweep':
     """The sweep that `directory`'s sweep.json describes (for workers)."""
     index = rundir.read_sweep_index(directory)
+    if index is None:
+      raise ConfigError(
+        f'{directory} holds no {rundir.SWEEP_INDEX}: pass a sweep directory '
+        'made by launch.py --sweep.'
+      )
     return cls(directory, index['config'], index['overrides'])
 
   def workdir(self, i: int) -> str:
@@ -272,6 +311,7 @@ def run(
     )
   s = Sweep(directory, spec, cli_overrides)
   validate.validate(s.base)  # a mistyped argument the points would hide
+  s.check_not_overridden()
   for i, config in enumerate(s.configs):  # every point, before any runs
     validate.validate(config)
     train.check_workdir(config, s.workdir(i), allow_config_change=False)
@@ -418,8 +458,13 @@ def _run_submitit(s: Sweep, todo: list[int], launcher: str, slurm: Slurm):
 
 def main(argv):
   """Worker entry point: `python -m gan_jax.sweep SWEEP_DIR INDEX`."""
+  if len(argv) != 3 or not argv[2].isdigit():
+    sys.exit('error: usage: python -m gan_jax.sweep SWEEP_DIR POINT_INDEX')
   directory, i = argv[1], int(argv[2])
-  error = run_point(directory, i)
+  try:
+    error = run_point(directory, i)
+  except Error as e:
+    error = str(e)
   if error:
     sys.exit(f'error: {error}')
 

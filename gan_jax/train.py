@@ -27,7 +27,8 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gan_jax import checkpoint, config as config_lib, console, data, evaluate
 from gan_jax import metrics
-from gan_jax import rundir, sampling, train_state, train_step as ts, validate
+from gan_jax import registry, rundir, sampling, train_state
+from gan_jax import train_step as ts, validate
 from gan_jax import writers
 from gan_jax import models
 from gan_jax.models import mlp
@@ -123,6 +124,9 @@ class Member:
       os.makedirs(workdir, exist_ok=True)
       if writes:
         rundir.write_config(workdir, config_text)
+        rundir.write_registered(
+          workdir, registry.origins(validate.used(config))
+        )
     except OSError as e:
       raise ConfigError(
         f'cannot write to workdir {workdir} ({e.strerror}); pass a '

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import models, sampling
+from gan_jax import models, registry, sampling, schemes
 from gan_jax.models import mlp, norms
 
 
@@ -139,7 +139,8 @@ def optimistic() -> optax.GradientTransformation:
 
 def make_optimizers(optim, scheme='alternating'):
   """(G's, D's) optimizer: Adam or SGD with momentum (`optim.name`), after
-  `optimistic()` when `scheme` is 'optimistic'.
+  the update scheme's own transformation if it has one (`Scheme.optimizer`:
+  `optimistic()` for 'optimistic').
 
   Adam: `optim.g_lr` etc. override the shared lr/b1/b2, which live in the
   optimizer state (`optax.inject_hyperparams`), so models vmapped in one
@@ -147,7 +148,7 @@ def make_optimizers(optim, scheme='alternating'):
   heavy-ball trace t <- g + mu t, update -lr t, with sgd_schedules (for a
   constant lr the same steps as v <- mu v - lr g of pylearn2).
   """
-  if optim.get('name', 'adam') == 'sgd':
+  if optim.name == 'sgd':
 
     def sgd(net):
       lr, momentum = sgd_schedules(optim, net)
@@ -157,8 +158,10 @@ def make_optimizers(optim, scheme='alternating'):
   else:
     adam = optax.inject_hyperparams(optax.adam)
     pair = adam(**adam_hparams(optim, 'g')), adam(**adam_hparams(optim, 'd'))
-  if scheme == 'optimistic':
-    return tuple(optax.chain(optimistic(), tx) for tx in pair)
+  wrap = schemes.SCHEMES[scheme].optimizer
+  if wrap:
+    wrap = registry.resolve(wrap)
+    return tuple(optax.chain(wrap(), tx) for tx in pair)
   return pair
 
 
@@ -169,18 +172,17 @@ def build(config, shape, axis_name=None) -> GAN:
   outside shard_map: sampling, evaluation).
   """
   g, d = models.build(config.model, shape, axis_name=axis_name)
-  scheme = config.get('update_scheme', 'alternating')
-  return GAN(g, d, *make_optimizers(config.optim, scheme))
+  return GAN(g, d, *make_optimizers(config.optim, config.update_scheme))
 
 
 def set_hyperparameters(state: TrainState, optim) -> TrainState:
   """Writes the lr/b1/b2 of config.optim into Adam's states (SGD's are
   schedules, recomputed at every update)."""
-  if optim.get('name', 'adam') != 'adam':
+  if optim.name != 'adam':
     return state
 
   def put(opt, net):
-    if not hasattr(opt, 'hyperparams'):  # chain(optimistic(), adam)
+    if not hasattr(opt, 'hyperparams'):  # chain(the scheme's, adam)
       return (*opt[:-1], put(opt[-1], net))
     hp = dict(opt.hyperparams)
     for name, value in adam_hparams(optim, net).items():

@@ -1,31 +1,12 @@
-"""The GAN iteration (an update scheme) and its data-parallel compilation.
+"""The built-in update schemes' steps and their data-parallel compilation.
 
-A scheme is a composition of the pieces in gan_jax/updates.py, chosen by
-`config.update_scheme` from SCHEMES. With v(w) = -(grad_G L_G, grad_D L_D)
-the game's vector field at w = (G, D) on this step's minibatch and
-`apply` each player's optimizer step:
-  alternating    Goodfellow et al. 2014, Algorithm 1: `d_steps` D updates on
-                 (real, G(z)), then one G update through the updated D.
-  simultaneous   w <- apply(w, v(w)): both gradients at the same parameters
-                 (the released code of Goodfellow et al. 2014; PacGAN).
-  extragradient  w' = apply(w, v(w)), then w <- apply(w, v(w')): the update
-                 from w with the look-ahead's gradients (Korpelevich 1976;
-                 Gidel et al. 2019), on the same minibatch; the look-ahead's
-                 optimizer state is discarded.
-  optimistic     simultaneous, each optimizer fed 2 g_t - g_(t-1)
-                 (Daskalakis et al. 2018; train_state.optimistic).
-  consensus      w <- apply(w, v - gamma J^T v), J = dv/dw: both players
-                 also descend gamma/2 ||v||^2 (Mescheder et al. 2017),
-                 gamma = config.consensus_gamma.
-  unrolled       simultaneous, but G's gradient is that of L_G(G, D_k(G)),
-                 D_k = D after k = config.unroll_steps differentiable D
-                 steps (optimizer included) on this minibatch; D_1 is D's
-                 own update. k = 0 is simultaneous (Metz et al. 2017 and
-                 its released notebook, poolio/unrolled_gan).
-All schemes but alternating take d_steps = 1. All randomness of a step comes
-from `jax.random.fold_in(state.rng, state.step)` (and with epoch batching
-from the epoch permutations of state.rng, data.epoch_indices), so a resumed
-run draws the same numbers as an uninterrupted one.
+Each step is one iteration of a scheme of gan_jax.schemes (where the
+schemes are described and registered), composed of the pieces in
+gan_jax/updates.py. All schemes but alternating take d_steps = 1. All
+randomness of a step comes from `jax.random.fold_in(state.rng, state.step)`
+(and with epoch batching from the epoch permutations of state.rng,
+data.epoch_indices), so a resumed run draws the same numbers as an
+uninterrupted one.
 """
 
 import functools
@@ -33,7 +14,7 @@ import functools
 import jax
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import data, losses, sampling, updates
+from gan_jax import data, losses, registry, sampling, schemes, updates
 from gan_jax.train_state import GAN, TrainState
 from gan_jax.updates import AXIS, Player
 
@@ -222,16 +203,6 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
   return _next_state(state, g, d, d_stats, config), metrics
 
 
-SCHEMES = {
-  'alternating': alternating_step,
-  'simultaneous': simultaneous_step,
-  'extragradient': extragradient_step,
-  'optimistic': simultaneous_step,  # with train_state.optimistic optimizers
-  'consensus': consensus_step,
-  'unrolled': unrolled_step,
-}
-
-
 def draw_keys(key):
   """(batch key, step key) of an iteration's key fold_in(rng, step)."""
   k_data, k_z, k_step = jax.random.split(key, 3)
@@ -246,7 +217,7 @@ def draw_batch(config, source, keys, idx=None) -> dict:
   'real' holds the examples at int32 `idx` (d_steps, B) when given (epoch
   batching), else uniform draws with replacement."""
   dataset = data.DATASETS[config.data.name]
-  unit = config.data.get('unit_range', False)
+  unit = config.data.unit_range
   k_data, k_z = keys
   n, b = config.d_steps, config.batch_size
   if idx is None:
@@ -255,7 +226,7 @@ def draw_batch(config, source, keys, idx=None) -> dict:
     )
   else:
     real, y_real = dataset.take(source, idx, unit)
-  prior = config.model.get('z_prior', 'normal')
+  prior = config.model.z_prior
   z = sampling.noise(k_z, (n, b, config.model.z_dim), prior)
   y_fake = jax.random.randint(
     jax.random.fold_in(k_z, 1), (n, b), 0, dataset.num_classes
@@ -267,7 +238,7 @@ def sharded_step(mesh, config, gan: GAN):
   """config.update_scheme's step over `mesh`: (state, batch, key) ->
   (state, metrics), batch sharded on its second axis (the examples),
   state and key replicated. Not jitted."""
-  scheme = SCHEMES[config.get('update_scheme', 'alternating')]
+  scheme = registry.resolve(schemes.SCHEMES[config.update_scheme].step)
   return jax.shard_map(
     functools.partial(scheme, gan=gan, config=config),
     mesh=mesh,

@@ -2,7 +2,7 @@
 
 Each is a pure function of explicit inputs, called inside shard_map over the
 `data` axis (losses are `lax.pmean`'d over it); an update scheme
-(gan_jax/train_step.py) is a composition of them.
+(gan_jax/schemes.py, gan_jax/train_step.py) is a composition of them.
 
 Objectives: D minimises loss.d_loss + penalty + R1 + R2, G minimises
 loss.g_loss, with penalty = w * PENALTIES[loss.penalty] (WGAN-GP, DRAGAN),
@@ -83,7 +83,7 @@ def _casts(compute_dtype: str):
 def _apply_train(module, config, params, stats, x, y, **kwargs):
   """module in training mode on (x, labels y) in config.compute_dtype;
   returns (its float32 output, its new statistics)."""
-  low, full = _casts(config.get('compute_dtype', 'float32'))
+  low, full = _casts(config.compute_dtype)
   out, new = module.apply(
     {'params': low(params), 'batch_stats': stats},
     low(x),
@@ -116,7 +116,7 @@ def apply_g(gan: GAN, config, params, stats, z, y):
   running + (1 - mom) mean_j batch_j), as PacGAN's released code calls G
   once per slot.
   """
-  k = config.model.pack if config.model.get('g_bn_per_slot') else 1
+  k = config.model.pack if config.model.g_bn_per_slot else 1
   if k == 1:
     return _apply_train(gan.g, config, params, stats, z, y)
 
@@ -405,6 +405,18 @@ def consensus_gradients(
   return g_total, d_total, field
 
 
+def game_field(gan: GAN, config, g: Player, d: Player, batch, key, step):
+  """(grad_G L_G, grad_D L_D) of `game_gradients`: minus the vector field
+  of every built-in scheme but consensus."""
+  field = game_gradients(gan, config, g, d, batch, key, step)
+  return field.g_grads, field.d.grads
+
+
+def consensus_field(gan: GAN, config, g: Player, d: Player, batch, key, step):
+  """(G's, D's) gradients of `consensus_gradients`: minus consensus' field."""
+  return consensus_gradients(gan, config, g, d, batch, key, step)[:2]
+
+
 def metrics(d_out: DOut, g_loss_value, g_grads, y_real, y_fake) -> dict:
   """The logged scalars, averaged over devices: losses, mean D(x) and
   D(G(z)), gradient norms; with an AC-GAN D the top-1 accuracy of its
@@ -433,7 +445,7 @@ def ema(config, g_ema, g_params, step):
   if config.ema_decay <= 0 or g_ema is None:  # a state without an EMA
     return g_ema
   averaged = optax.incremental_update(g_params, g_ema, 1 - config.ema_decay)
-  if not config.get('ema_start', 0):
+  if not config.ema_start:
     return averaged
   started = step + 1 > config.ema_start
   return jax.tree.map(lambda a, p: jnp.where(started, a, p), averaged, g_params)

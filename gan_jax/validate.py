@@ -7,10 +7,9 @@ registries (losses, models, datasets, metrics), which import nothing of it.
 
 import jax
 
-from gan_jax import data, losses, metrics, models, sampling, train_state
-from gan_jax import train_step
+from gan_jax import data, losses, metrics, models, registry, sampling
+from gan_jax import schemes, train_state
 from gan_jax.errors import ConfigError, check_name
-from gan_jax.metrics import inception
 
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 MATMUL_PRECISIONS = ('default', 'tensorfloat32', 'float32')
@@ -38,14 +37,13 @@ PER_DISPATCH = ('log_every', 'sample_every', 'checkpoint_every', 'num_steps')
 
 def validate(config) -> None:
   """Checks names and sizes before any work starts; raises ConfigError."""
-  check_name('loss', config.loss, losses.LOSSES)
-  check_name('model', config.model.name, models.MODELS)
+  losses.LOSSES[config.loss]  # the registries name the valid ones
+  models.MODELS[config.model.name]
+  schemes.SCHEMES[config.update_scheme]
   check_name('dataset', config.data.name, data.DATASETS)
   dataset = data.DATASETS[config.data.name]
   _check_pack(config)
-  check_name(
-    'compute_dtype', config.get('compute_dtype', 'float32'), COMPUTE_DTYPES
-  )
+  check_name('compute_dtype', config.compute_dtype, COMPUTE_DTYPES)
   check_name('matmul_precision', config.matmul_precision, MATMUL_PRECISIONS)
   _check_conditional(config, dataset)
   _check_model(config.model, dataset.shape)
@@ -79,18 +77,26 @@ def validate(config) -> None:
       )
 
 
+def used(config) -> dict[str, list[str]]:
+  """{registry kind: the names the config takes from it}."""
+  return {
+    'loss': [config.loss],
+    'model': [config.model.name],
+    'update_scheme': [config.update_scheme],
+    'metric': metrics.names(config.eval),
+    'feature_net': [config.eval.feature_net],
+  }
+
+
 def _check_training(config) -> None:
   """The update scheme, the optimizer and its schedules, the noise prior."""
-  check_name('update_scheme', config.update_scheme, train_step.SCHEMES)
-  if config.update_scheme != 'alternating' and config.d_steps != 1:
+  scheme = schemes.SCHEMES[config.update_scheme]
+  if not scheme.d_steps and config.d_steps != 1:
     raise ConfigError(
       f'config.update_scheme={config.update_scheme} takes both steps from '
       f'one minibatch: set config.d_steps=1 (got {config.d_steps}).'
     )
-  if config.shared_fake_pass and (
-    config.update_scheme == 'alternating'
-    or (config.update_scheme == 'unrolled' and config.unroll_steps > 0)
-  ):
+  if config.shared_fake_pass and scheme.g_sees_updated_d(config):
     raise ConfigError(
       f'config.shared_fake_pass scores G by the pass of D that D learns '
       f'from; update_scheme={config.update_scheme} takes G through another '
@@ -133,7 +139,7 @@ def _check_data(config, dataset) -> None:
       f'config.data.unit_range scales image pixels to [0, 1]; '
       f'{config.data.name} is not an image dataset: leave it False.'
     )
-  if config.model.g.get('output_bias', 'zero') != 'zero' and (
+  if config.model.g.get('output_bias') == 'marginals' and (
     config.model.name != 'mlp' or dataset.kind != 'image'
   ):
     raise ConfigError(
@@ -222,18 +228,20 @@ def check_eval(config) -> None:
   ev = config.eval
   dataset = data.DATASETS[config.data.name]
   names = metrics.names(ev)
-  for name in names:
-    check_name('metric', name, metrics.METRICS)
-  check_name('feature_net', ev.feature_net, metrics.FEATURE_NETS)
-  if 'modes' in names and dataset.kind != 'points':
-    raise ConfigError(
-      f"metric 'modes' counts mixture modes; {config.data.name} is not a "
-      'toy mixture: drop it from config.eval.metrics.'
-    )
-  if any(n in metrics.FEATURE_METRICS for n in names):
-    _check_features(config, dataset, names)
-  labelled = [n for n in names if n in metrics.LABEL_METRICS]
-  if labelled and (not config.model.num_classes or dataset.kind != 'image'):
+  chosen = {n: metrics.METRICS[n] for n in names}
+  metrics.FEATURE_NETS[ev.feature_net]  # a known name even when unused
+  for name, metric in chosen.items():
+    if dataset.kind not in metric.kinds:
+      what = 'counts mixture modes' if name == 'modes' else 'does not apply'
+      raise ConfigError(
+        f'metric {name!r} {what}; {config.data.name} is not a '
+        f'{" or ".join(metric.kinds)} dataset: drop it from config.eval.metrics.'
+      )
+  needs = {need for m in chosen.values() for need in m.needs}
+  if 'features' in needs:
+    _check_features(config, dataset, chosen)
+  labelled = [n for n, m in chosen.items() if 'labels' in m.needs]
+  if labelled and not config.model.num_classes:
     raise ConfigError(
       f'metric(s) {", ".join(labelled)} train a classifier on generated '
       'images by class: they need an image dataset and a class-conditional '
@@ -241,9 +249,9 @@ def check_eval(config) -> None:
     )
   if labelled and ev.cas_steps < 1:
     raise ConfigError(f'config.eval.cas_steps must be >= 1, got {ev.cas_steps}')
-  scalars = [s for n in names for s in metrics.METRICS[n]]
+  scalars = [s for m in chosen.values() for s in m.scalars]
   if names and ev.best_metric and ev.best_metric not in scalars:
-    ranked = metrics.LOWER_IS_BETTER + metrics.HIGHER_IS_BETTER
+    ranked = [s for m in chosen.values() for s in m.lower + m.higher]
     raise ConfigError(
       f'config.eval.best_metric={ev.best_metric!r} is not computed by '
       f'config.eval.metrics={ev.metrics!r}; choose one of '
@@ -266,22 +274,28 @@ def check_eval(config) -> None:
     )
 
 
-def _check_features(config, dataset, names) -> None:
+def _check_features(config, dataset, chosen) -> None:
   """The feature network fits the data; a missing weights file fails now."""
   ev = config.eval
-  if dataset.kind == 'points' and ev.feature_net != 'raw':
+  net = metrics.FEATURE_NETS[ev.feature_net]
+  if dataset.kind not in net.kinds:
     raise ConfigError(
-      "toy data has no feature network: set config.eval.feature_net='raw'."
+      f"toy data has no feature network: set config.eval.feature_net='raw'."
+      if dataset.kind == 'points'
+      else f'feature_net {ev.feature_net!r} reads no {dataset.kind} data.'
     )
-  if ev.feature_net == 'lenet' and dataset.shape != (28, 28, 1):
+  if net.shapes is not None and dataset.shape not in net.shapes:
+    shapes = ' or '.join('x'.join(map(str, s)) for s in net.shapes)
     raise ConfigError(
-      f'the lenet feature network is for 28x28x1 images, not '
+      f'the {ev.feature_net} feature network is for {shapes} images, not '
       f"{config.data.name}: set config.eval.feature_net='inception'."
     )
-  if ev.feature_net == 'inception':
-    inception.check_path(ev.inception_path)
-  if 'is' in names and ev.feature_net == 'raw':
-    raise ConfigError(
-      "metric 'is' needs a classifier: set config.eval.feature_net to "
-      "'lenet' or 'inception', or drop 'is'."
-    )
+  if net.check:
+    registry.resolve(net.check)(config)
+  for name, metric in chosen.items():
+    if 'probs' in metric.needs and not net.probs:
+      raise ConfigError(
+        f'metric {name!r} needs a classifier: set config.eval.feature_net '
+        f"to one that gives class probabilities ('lenet' or 'inception'), "
+        f'or drop {name!r}.'
+      )

@@ -105,11 +105,11 @@ def test_penalty_with_batch_norm_is_refused():
     ),
     (
       ['--config=experiments/saturation.py:seeds=3'],
-      "error: unknown config argument 'seeds'; valid: loss, seed, smoke",
+      "error: unknown config argument 'seeds'; valid: seed, loss, smoke",
     ),
     (  # a value the sweep's points override: still checked
       ['--config=experiments/saturation.py:smoke,loss=minmax'],
-      "error: unknown loss 'minmax'; valid: dragan, hinge,",
+      "error: unknown loss 'minmax'; valid: minimax, dragan, hinge,",
     ),
     (
       ['--config=experiments/saturation.py:smoke', '--config.optim.lrr=1'],

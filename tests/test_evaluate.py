@@ -96,8 +96,8 @@ def test_evaluator_on_real_digits_and_noise(
   assert set(real) == {
     s
     for m in metrics.METRICS
-    if m not in ('modes',) + metrics.LABEL_METRICS  # toy; test_cas.py
-    for s in metrics.METRICS[m]
+    if m not in ('modes', 'cas', 'augment')  # toy; test_cas.py
+    for s in metrics.METRICS[m].scalars
   }
   assert real['fd'] * 20 < noise['fd']
   assert real['kid'] < 3 * real['kid_std'] + 1e-3 and noise['kid'] > 0.1
@@ -109,7 +109,7 @@ def test_evaluator_on_real_digits_and_noise(
   assert ev.protocol['parzen'].startswith(
     'sigma from logspace(-1, 0, 10) on train[50000:51000] (1000)'
   )
-  assert len(ev.parzen_valid) == 1000
+  assert len(ev.shared['parzen']['valid']) == 1000
   assert 'test accuracy' in ev.protocol['feature_net']
   # real_data scores the first 500 training images: those above.
   assert ev.real_data() == real
@@ -136,9 +136,11 @@ def test_finer_parzen_grid_contains_the_released_one(mnist_dirs, lenet_cache):
   points = images.reshape(500, -1).astype(np.float32) / 255.0
   best = {}
   for e in (ev, ev_fine):
-    sigma, means = parzen.select_sigma(points, e.parzen_valid, e.parzen_sigmas)
+    sigma, means = parzen.select_sigma(
+      points, e.shared['parzen']['valid'], e.shared['parzen']['sigmas']
+    )
     assert e(images.astype(np.float32) / 127.5 - 1.0)['parzen_sigma'] == sigma
-    best[len(e.parzen_sigmas)] = means.max()
+    best[len(e.shared['parzen']['sigmas'])] = means.max()
   assert best[19] >= best[10]
   fine.eval.parzen_grid = 1
   with pytest.raises(errors.ConfigError, match='parzen_grid must be >= 2'):

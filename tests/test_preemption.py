@@ -240,7 +240,7 @@ def test_diverging_lr_stops_run_and_keeps_finite_checkpoints(tmp_path):
   [
     (
       ['--config=experiments/toy_ring.py:loss=saturating,smoke'],
-      "error: unknown loss 'saturating'; valid: dragan, hinge,",
+      "error: unknown loss 'saturating'; valid: non_saturating, dragan,",
     ),
     (
       ['--config=experiments/toy_ring.py:smoke', '--config.batch_size=30'],

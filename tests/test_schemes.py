@@ -11,7 +11,8 @@ import optax
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import errors, losses, train, train_state, updates, validate
+from gan_jax import errors, losses, registry, schemes, train, train_state
+from gan_jax import updates, validate
 from gan_jax import train_step as ts
 from experiments import toy_ring
 
@@ -64,7 +65,9 @@ class Game:
   def step(self, state=None):
     fn = jax.shard_map(
       functools.partial(
-        ts.SCHEMES[self.config.update_scheme], gan=self.gan, config=self.config
+        registry.resolve(schemes.SCHEMES[self.config.update_scheme].step),
+        gan=self.gan,
+        config=self.config,
       ),
       mesh=_mesh(),
       in_specs=(P(), P(None, ts.AXIS), P()),

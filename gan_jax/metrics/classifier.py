@@ -28,7 +28,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from gan_jax import batching, console
+from gan_jax import batching, console, data
 from gan_jax.models import layers
 
 VERSION = 1  # bump when the architecture or training recipe changes
@@ -79,7 +79,7 @@ def _shift(x, key, pixels=2):
 def _scaled(images):
   """uint8 images -> float32 in [-1, 1]; float images are taken as such."""
   if images.dtype == jnp.uint8:
-    return images.astype(jnp.float32) / 127.5 - 1.0
+    return data.symmetric_pixels(images)
   return images.astype(jnp.float32)
 
 
@@ -211,3 +211,79 @@ def load_or_train(dataset, data_config, recipe: Recipe, cache_dir: str):
     with open(info_path, 'w') as f:
       json.dump(info, f, indent=2)
   return params, info
+
+
+# --- as registered feature network and metrics (gan_jax.metrics) -------------
+
+
+def load_features(ev):
+  """The 'lenet' feature network: this module's LeNet of
+  config.eval.classifier_steps steps, cached in config.eval.cache_dir."""
+  ec = ev.config.eval
+  params, info = load_or_train(
+    ev.dataset, ev.config.data, Recipe(steps=ec.classifier_steps), ec.cache_dir
+  )
+  description = (
+    f'{info["name"]} (LeNet, {info["recipe"]["steps"]} steps, test '
+    f'accuracy {info["test_accuracy"]:.4f})'
+  )
+  apply = apply_fn()
+  return jax.jit(lambda x: apply(params, x)), description
+
+
+class _Scores:
+  """What cas and augment share in one evaluator: the recipe, the real
+  training and test sets, and real_accuracy (trained on first use)."""
+
+  def __init__(self, ev):
+    ec, dataset = ev.config.eval, ev.dataset
+    self.recipe = Recipe(seed=ev.config.seed, steps=ec.cas_steps)
+    self.classes = dataset.num_classes
+    real = dataset.load(ev.config.data)
+    self.real = real['images'], real['labels']
+    self.test = dataset.read(ev.config.data, 'test')
+    self._real_accuracy = None
+    ev.protocol['cas'] = (
+      f"LeNet of {ec.cas_steps} steps (seed: the run's) trained on the "
+      f'{ec.num_samples} generated images (cas), the real training set of '
+      f'config.data (real_accuracy) or half of each batch from both '
+      f'(augmented_accuracy); accuracy on {ev.config.data.name} test'
+    )
+
+  def accuracy(self, images, labels, extra=None) -> float:
+    """Test accuracy of the recipe's LeNet trained on (images, labels)."""
+    params = train(images, labels, self.recipe, self.classes, extra)
+    return accuracy(params, *self.test, self.classes)
+
+  def real_accuracy(self) -> float:
+    if self._real_accuracy is None:
+      self._real_accuracy = self.accuracy(*self.real)
+    return self._real_accuracy
+
+
+def _shared(ev) -> _Scores:
+  if 'classifier' not in ev.shared:
+    ev.shared['classifier'] = _Scores(ev)
+  return ev.shared['classifier']
+
+
+def prepare_cas(ev):
+  """'cas': accuracy of a LeNet trained on the labelled samples (Ravuri &
+  Vinyals 2019), beside one trained on the real training set."""
+  scores = _shared(ev)
+  return lambda s: {
+    'real_accuracy': scores.real_accuracy(),
+    'cas': scores.accuracy(s.samples, s.labels),
+  }
+
+
+def prepare_augment(ev):
+  """'augment': accuracy of a LeNet trained on real data with half of
+  every batch from the labelled samples, beside real data alone."""
+  scores = _shared(ev)
+  return lambda s: {
+    'real_accuracy': scores.real_accuracy(),
+    'augmented_accuracy': scores.accuracy(
+      *scores.real, extra=(s.samples, s.labels)
+    ),
+  }

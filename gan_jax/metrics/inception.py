@@ -477,3 +477,17 @@ def main(argv=None):
 
 if __name__ == '__main__':
   main(sys.argv[1:])
+
+
+def check_config(config) -> None:
+  """The 'inception' feature network's check: its weights file exists."""
+  check_path(config.eval.inception_path)
+
+
+def load_features(ev):
+  """The 'inception' feature network: FID Inception-v3 pool3 features and
+  class probabilities from config.eval.inception_path."""
+  path = ev.config.eval.inception_path
+  params = load_params(path)
+  fn = jax.jit(lambda x: features(params, x))
+  return fn, f'FID Inception-v3 pool3 ({os.path.basename(path)})'

@@ -160,3 +160,23 @@ def density_coverage(real, fake, k=5, block=1024):
   r, f = _prepare(real, fake)
   counts, covered = _balls(f, r, _kth_sq(r, k, block), block)
   return float(counts.sum() / (k * len(f))), float(covered.mean())
+
+
+def prepare_pr(ev):
+  """'pr': precision and recall (k = 3) against the reference features."""
+
+  def score(s):
+    p, r = precision_recall(ev.ref_features, s.features, k=3)
+    return {'precision': p, 'recall': r}
+
+  return score
+
+
+def prepare_dc(ev):
+  """'dc': density and coverage (k = 5) against the reference features."""
+
+  def score(s):
+    d, c = density_coverage(ev.ref_features, s.features, k=5)
+    return {'density': d, 'coverage': c}
+
+  return score

@@ -49,3 +49,12 @@ def mode_coverage(samples, centres, std, min_count=1):
     'high_quality': float(100 * hq.mean()),
     'reverse_kl': reverse_kl,
   }
+
+
+def prepare(ev):
+  """'modes' as registered: coverage of ev's mixture (its dataset's std)."""
+  centres, std = ev.dataset.load(ev.config.data)['centres'], ev.dataset.std
+  ev.protocol['modes'] = (
+    f'high quality: within 3 std ({std}) of the nearest mode'
+  )
+  return lambda s: mode_coverage(s.samples, centres, std)

@@ -14,9 +14,13 @@ whose default is TensorFloat-32 (rounding its inputs to TensorFloat-32's
 training digits as the samples).
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from gan_jax import data
 
 
 @jax.jit
@@ -117,3 +121,42 @@ def evaluate(samples, valid, test, sigmas=sigma_grid()):
     'parzen_se': float(ll.std(ddof=1) / np.sqrt(len(ll))),
     'parzen_sigma': sigma,
   }
+
+
+# Goodfellow et al. 2014: parzen_ll.py picks sigma on the first 1,000 images
+# (--limit_size) of the validation split train[50000:60000].
+VALID_SPLIT = 'train[50000:51000]'
+
+
+def prepare(ev):
+  """'parzen' as registered: sigma from sigma_grid(config.eval.parzen_grid)
+  on VALID_SPLIT, the log-likelihood of the test split, pixels in [0, 1]
+  (Goodfellow et al. 2014, Table 1); toy data: ev's fresh draws. The
+  points and widths are kept in ev.shared['parzen']."""
+  grid = ev.config.eval.parzen_grid
+  if ev.dataset.kind == 'image':
+    read = functools.partial(ev.dataset.read, ev.config.data)
+    valid = _flat(data.unit_pixels(read(VALID_SPLIT)[0]))
+    test = _flat(data.unit_pixels(read('test')[0]))
+    where = VALID_SPLIT
+  else:
+    (valid, test), where = ev.draws, 'fresh draws'
+  sigmas = sigma_grid(grid)
+  ev.shared['parzen'] = {'valid': valid, 'test': test, 'sigmas': sigmas}
+  ev.protocol['parzen'] = (
+    f'sigma from logspace(-1, 0, {grid}) on {where} ({len(valid)}), '
+    f'log-likelihood of {len(test)} test points'
+  )
+
+  def score(s):
+    points = s.samples
+    if ev.dataset.kind == 'image':
+      points = _flat((points + 1.0) / 2.0)
+    return evaluate(points, valid, test, sigmas)
+
+  return score
+
+
+def _flat(images):
+  """(N, *shape) -> (N, prod(shape)) float32."""
+  return images.reshape(len(images), -1).astype(np.float32)

@@ -154,3 +154,40 @@ def classifier_score(probs, num_splits=10):
     scores.append(np.exp(kl.mean()))
   scores = np.array(scores)
   return float(scores.mean()), float(scores.std())
+
+
+# --- as registered metrics (gan_jax.metrics: prepare(ev) -> score(s)) --------
+
+
+def prepare_fd(ev):
+  """'fd': the Fréchet distance of the samples' features to the reference's."""
+  ref = gaussian_stats(ev.ref_features)
+  return lambda s: {'fd': frechet_distance(*gaussian_stats(s.features), *ref)}
+
+
+def prepare_kid(ev):
+  """'kid': KID and its spread over subsets against the reference."""
+  ev.protocol['kid'] = 'cubic kernel, 100 subsets of 1000'
+
+  def score(s):
+    value, spread = kid(ev.ref_features, s.features)
+    return {'kid': value, 'kid_std': spread}
+
+  return score
+
+
+def prepare_is(ev):
+  """'is': the Inception Score of the samples' class probabilities."""
+  ev.protocol['reference_is'] = classifier_score(ev.ref_probs)[0]
+
+  def score(s):
+    value, spread = classifier_score(s.probs)
+    return {'is': value, 'is_std': spread}
+
+  return score
+
+
+def raw_features(ev):
+  """The 'raw' feature network: the data vectors themselves."""
+  del ev
+  return (lambda x: (x.reshape(len(x), -1), None)), 'raw data vectors'

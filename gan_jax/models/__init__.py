@@ -24,13 +24,13 @@ last (feature or channel) axis, one logit per pack (`Packed`).
 import flax.linen as nn
 import jax.numpy as jnp
 
+from gan_jax import config as config_lib, registry
 from gan_jax.models import dcgan, mlp, resnet
 
-MODELS = {
-  'dcgan': (dcgan.Generator, dcgan.Discriminator),
-  'mlp': (mlp.Generator, mlp.Discriminator),
-  'resnet': (resnet.Generator, resnet.Discriminator),
-}
+MODELS = registry.Registry('model')
+MODELS.register('dcgan', (dcgan.Generator, dcgan.Discriminator))
+MODELS.register('mlp', (mlp.Generator, mlp.Discriminator))
+MODELS.register('resnet', (resnet.Generator, resnet.Discriminator))
 
 
 def pack(x, m: int):
@@ -87,8 +87,8 @@ def resolved(model_config) -> dict:
   out = {}
   for net in ('g', 'd'):
     fields = dict(model_config[net])
-    if model_config.name == 'dcgan':
-      fields['conv'] = dcgan.conv_form(fields.get('conv', 'auto'))
+    if model_config.name == 'dcgan':  # the module's default when unset
+      fields['conv'] = dcgan.conv_form(fields.get('conv', dcgan.Generator.conv))
     out[net] = fields
   return out
 
@@ -97,15 +97,15 @@ def build(model_config, shape, axis_name=None):
   """Returns (generator, discriminator) modules for images of `shape`.
 
   The discriminator is `Packed` when model_config.pack > 1; both are
-  class-conditional when model_config.num_classes > 0 (a config without
-  these fields, e.g. of an older run, means 1 and 0). Backend-dependent
+  class-conditional when model_config.num_classes > 0 (a model config
+  without these fields means config.py's defaults). Backend-dependent
   fields are resolved once, here (`resolved`).
   """
   g_cls, d_cls = MODELS[model_config.name]
   fields = resolved(model_config)
-  k = model_config.get('num_classes', 0)
+  k = model_config.get('num_classes', config_lib.default('model.num_classes'))
   d = d_cls(axis_name=axis_name, num_classes=k, **fields['d'])
-  m = model_config.get('pack', 1)
+  m = model_config.get('pack', config_lib.default('model.pack'))
   if m > 1:
     d = Packed(d, m)
   g = g_cls(

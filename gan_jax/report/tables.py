@@ -7,7 +7,7 @@ import math
 import os
 
 from gan_jax import rundir
-from gan_jax.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER
+from gan_jax import metrics
 from gan_jax.report import records, stats, verdict
 from gan_jax.report.read import Group
 from gan_jax.report.stats import Row, Trend
@@ -105,7 +105,8 @@ def best_of_table(groups: list[Group]) -> list[str]:
   al. 2019, verdict.expected_best) of each metric that has a direction."""
   lines = []
   for m in stats.final_metrics(groups):
-    if m not in LOWER_IS_BETTER + HIGHER_IS_BETTER:
+    direction = metrics.direction(m)
+    if direction is None:
       continue
     by = stats.final_columns(groups, m)
     if len(by) == len(groups):
@@ -118,14 +119,14 @@ def best_of_table(groups: list[Group]) -> list[str]:
     body = [
       [c, str(len(v))]
       + [
-        _fmt(verdict.expected_best(v, k, m in LOWER_IS_BETTER))
+        _fmt(verdict.expected_best(v, k, direction == 'lower'))
         if k <= len(v)
         else ''
         for k in ks
       ]
       for c, v in values.items()
     ]
-    best = 'lowest' if m in LOWER_IS_BETTER else 'highest'
+    best = 'lowest' if direction == 'lower' else 'highest'
     lines += [
       '',
       f'## {m}: expected {best} of k random trials',
