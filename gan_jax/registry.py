@@ -3,9 +3,8 @@ update schemes, metrics and feature networks.
 
 A leaf module (no JAX). The package registers its built-in entries where it
 defines them; a researcher's own file, anywhere, adds entries with the same
-call, e.g. in an experiment file:
+call, e.g. in an experiment file (having imported gan_jax's losses):
 
-  from gan_jax import losses
   losses.LOSSES.register('my_loss', losses.Loss(my_d_loss, my_g_loss))
 
 or as a decorator (`@models.MODELS.register('my_mlp')`). A registered entry

@@ -186,15 +186,15 @@ class Sweep:
           f'(get_hyper sets {field}): drop it, or run without --sweep.'
         )
     items = [a for a in (self._arg or '').split(',') if a]
+    base = config_lib.flatten(
+      config_lib.to_dict(self._module.get_config(self._arg))
+    )
     for item in items:
       rest = ','.join(a for a in items if a != item) or None
       if expand(self._module, rest) != self.points:
         continue  # the argument shapes the sweep itself
       without = config_lib.flatten(
         config_lib.to_dict(self._module.get_config(rest))
-      )
-      base = config_lib.flatten(
-        config_lib.to_dict(self._module.get_config(self._arg))
       )
       hidden = sorted(
         f for f in every if f in base and without.get(f) != base.get(f)

@@ -134,3 +134,32 @@ def test_a_bad_command_line_fails_in_one_line_and_writes_nothing(
   assert r.stderr.strip().startswith(message), r.stderr
   assert len(r.stderr.strip().splitlines()) == 1
   assert not workdir.exists()
+
+
+@pytest.mark.parametrize(
+  'args, message',
+  [
+    (
+      ['--config=experiments/saturation.py:smoke,loss=hinge'],
+      "error: config argument 'loss=hinge' sets loss, which every point of "
+      'the sweep sets again',
+    ),
+    (
+      ['--config=experiments/saturation.py:smoke', '--config.seed=4'],
+      'error: --config.seed is set again by every point of the sweep',
+    ),
+  ],
+)
+def test_a_sweep_refuses_what_its_points_override(args, message, tmp_path):
+  workdir = tmp_path / 'sweep'
+  r = subprocess.run(
+    [sys.executable, 'launch.py', *args, f'--workdir={workdir}', '--sweep'],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert r.returncode == 1
+  assert r.stderr.strip().startswith(message), r.stderr
+  assert len(r.stderr.strip().splitlines()) == 1
+  assert not workdir.exists()
