@@ -49,8 +49,8 @@ FLAGS = flags.FLAGS
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's parsing, where a bad --config (a missing file, an unknown
-  argument or field) ends in one line instead of config_flags' traceback."""
+  """absl's parsing, where a bad flag or --config (a missing file, an
+  unknown argument or field) ends in one line instead of a traceback."""
   spec = next(
     (a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None
   )
@@ -62,7 +62,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   except AttributeError as e:  # an override of a field the config lacks
     sys.exit(f'error: {_unknown_field(str(e), argv)}')
   except (flags.Error, Error) as e:
-    sys.exit(f'error: {_cause(e)}')
+    sys.exit(f'error: {console.flag_error(e, FLAGS)}')
   return rest
 
 
@@ -81,14 +81,6 @@ def _unknown_field(message: str, argv: list[str]) -> str:
   hint = re.search(r'Did you mean "([^"]+)"', message)
   hint = f' (did you mean {hint.group(1)!r}?)' if hint else ''
   return f'{flag}: the config has no field {name!r}{hint}'
-
-
-def _cause(e: Exception) -> str:
-  """The reason in an error config_flags wrapped with a traceback: its
-  last line, without the exception's class."""
-  last = [line.strip() for line in str(e).splitlines() if line.strip()][-1]
-  head, sep, tail = last.partition(': ')
-  return tail if sep and head.rsplit('.', 1)[-1].endswith('Error') else last
 
 
 def main(argv):

@@ -160,6 +160,9 @@ def restore_run(workdir: str, step: int | None = None):
   Raises CheckpointError naming the steps there are when `step` has none.
   """
   config = rundir.load_config(workdir)
+  directory = os.path.join(workdir, rundir.CHECKPOINTS)
+  if not os.path.isdir(directory):  # a manager would create it
+    raise CheckpointError(f'no checkpoint in {directory}: train the run first.')
   shape = data.DATASETS[config.data.name].shape
   gan = train_state.build(config, shape)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
@@ -175,7 +178,7 @@ def restore_run(workdir: str, step: int | None = None):
   abstract = jax.tree.map(
     lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract
   )
-  mngr = manager(os.path.join(workdir, rundir.CHECKPOINTS), 1, None)
+  mngr = manager(directory, 1, None)
   try:
     if step is None:
       state = restore_latest(mngr, abstract)

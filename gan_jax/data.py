@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import config as config_lib, console
+from gan_jax import config as config_lib, console, sampling
 from gan_jax.errors import ConfigError, DataError
 
 BATCHINGS = ('uniform', 'epochs')
@@ -356,6 +356,37 @@ def epoch_indices(rng: jax.Array, start, shape: tuple[int, ...], n: int):
   )(epochs)
   p = start + jnp.arange(length)
   return perms[p // n - first, p % n].reshape(shape)
+
+
+def draw_keys(key):
+  """(batch key, step key) of an iteration's key fold_in(rng, step)."""
+  k_data, k_z, k_step = jax.random.split(key, 3)
+  return (k_data, k_z), k_step
+
+
+def draw_batch(config, source, keys, idx=None) -> dict:
+  """An iteration's global batch from `draw_keys`' batch keys: {'real':
+  (d_steps, B, *shape) with 'y_real' (d_steps, B) their labels, 'z'
+  (d_steps, B, z_dim) from the prior, 'y_fake' (d_steps, B) the labels
+  y ~ U{0..K-1} asked of G}. source: the dataset's arrays (`load`).
+  'real' holds the examples at int32 `idx` (d_steps, B) when given (epoch
+  batching), else uniform draws with replacement."""
+  dataset = DATASETS[config.data.name]
+  unit = config.data.unit_range
+  k_data, k_z = keys
+  n, b = config.d_steps, config.batch_size
+  if idx is None:
+    real, y_real = jax.vmap(lambda k: dataset.sample(source, k, b, unit))(
+      jax.random.split(k_data, n)
+    )
+  else:
+    real, y_real = dataset.take(source, idx, unit)
+  prior = config.model.z_prior
+  z = sampling.noise(k_z, (n, b, config.model.z_dim), prior)
+  y_fake = jax.random.randint(
+    jax.random.fold_in(k_z, 1), (n, b), 0, dataset.num_classes
+  )
+  return {'real': real, 'y_real': y_real, 'z': z, 'y_fake': y_fake}
 
 
 def symmetric_pixels(images):

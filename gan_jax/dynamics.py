@@ -51,12 +51,13 @@ def vector_field(gan: GAN, config, state: TrainState, batch, key):
   """
   w0, unravel = ravel_pytree((state.g_params, state.d_params))
   gradients = registry.resolve(schemes.SCHEMES[config.update_scheme].field)
+  rules = updates.Rules.of(config)
 
   def field(w):
     g_params, d_params = unravel(w)
     g = Player(g_params, state.g_stats, None)
     d = Player(d_params, state.d_stats, None)
-    g_grads, d_grads = gradients(gan, config, g, d, batch, key, state.step)
+    g_grads, d_grads = gradients(gan, rules, g, d, batch, key, state.step)
     return -ravel_pytree((g_grads, d_grads))[0]
 
   sharded = jax.shard_map(

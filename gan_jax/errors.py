@@ -39,11 +39,16 @@ class ReportError(Error, ValueError):
   """An input the report cannot read; the message says what was expected."""
 
 
+def closest_first(name: str, valid) -> list[str]:
+  """`valid` sorted, the names close to `name` first (closest first)."""
+  valid = sorted(valid)
+  close = difflib.get_close_matches(str(name), valid, len(valid), 0.6)
+  return close + [v for v in valid if v not in close]
+
+
 def check_name(kind: str, name: str, valid) -> None:
   """Raises ConfigError listing the valid names, closest first, when `name`
   is not one."""
   if name not in valid:
-    valid = sorted(valid)
-    close = difflib.get_close_matches(str(name), valid, len(valid), 0.6)
-    ordered = close + [v for v in valid if v not in close]
+    ordered = closest_first(name, valid)
     raise ConfigError(f'unknown {kind} {name!r}; valid: {", ".join(ordered)}')

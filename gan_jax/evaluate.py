@@ -53,7 +53,7 @@ import jax
 import numpy as np
 
 from gan_jax import batching, checkpoint, data, metrics, registry, rundir
-from gan_jax import console, sampling, train_state, validate
+from gan_jax import console, generator, validate
 from gan_jax.errors import Error
 from gan_jax.metrics import stats
 
@@ -165,7 +165,9 @@ class Evaluator:
     return {k: float(v) for k, v in out.items()}
 
 
-def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
+def evaluate_state(
+  evaluator: Evaluator, sampler: generator.Sampler, state, config
+) -> dict:
   """Scores `config.eval.num_samples` samples of the run's generator.
 
   The noise is fold_in(PRNGKey(config.seed), EVAL_SALT) at every step, so
@@ -174,38 +176,22 @@ def evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
   (Evaluator.real_data), 'protocol', 'seconds'}.
   """
   with jax.default_matmul_precision(config.matmul_precision):
-    return _evaluate_state(evaluator, g, state, config)
+    return _evaluate_state(evaluator, sampler, state, config)
 
 
-def _evaluate_state(evaluator: Evaluator, g, state, config) -> dict:
+def _evaluate_state(evaluator: Evaluator, sampler, state, config) -> dict:
   real_data = evaluator.real_data()  # once per protocol: not in 'seconds'
   t0 = time.perf_counter()
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_SALT)
-  samples = sampling.generate(
-    g,
-    train_state.generator_variables(
-      g, state, config.model.z_dim, config.model.z_prior, config.standing_stats
-    ),
-    config.model.z_dim,
-    config.eval.num_samples,
-    key,
-    config.eval.batch_size,
-    config.model.num_classes,
-    config.model.z_prior,
+  samples, labels = sampler.draw(
+    state, config.eval.num_samples, key, config.eval.batch_size
   )
-  samples = data.to_symmetric(samples, config.data)
-  labels = sampling.class_labels(len(samples), config.model.num_classes)
   scores = evaluator(samples, labels)
-  generator = 'EMA weights' if state.g_ema is not None else 'trained weights'
-  if state.g_ema is None and train_state.uses_standing_stats(
-    state, config.standing_stats
-  ):
-    generator += ' with standing BatchNorm statistics'
   return {
     'step': int(state.step),
     'metrics': scores,
     'real_data': real_data,
-    'protocol': {**evaluator.protocol, 'generator': generator},
+    'protocol': {**evaluator.protocol, 'generator': sampler.weights(state)},
     'seconds': round(time.perf_counter() - t0, 2),
   }
 
@@ -237,7 +223,8 @@ def main(argv):
       state = state.replace(g_ema=None)
     if f.standing_stats is not None:
       config.standing_stats = f.standing_stats
-    record = evaluate_state(Evaluator(config), gan.g, state, config)
+    sampler = generator.Sampler(gan.g, config)
+    record = evaluate_state(Evaluator(config), sampler, state, config)
   except Error as e:
     sys.exit(f'error: {e}')
   rundir.append_evaluation(f.workdir, record)

@@ -21,7 +21,6 @@ import jax
 import numpy as np
 
 from gan_jax import checkpoint, console, data, dynamics, rundir, train_state
-from gan_jax import train_step
 from gan_jax.errors import Error
 
 flags.DEFINE_string('workdir', None, 'Run directory.')
@@ -45,8 +44,8 @@ def run_field(workdir: str, step, seed: int, batch_size=None):
   dataset = data.DATASETS[config.data.name]
   gan = train_state.build(config, dataset.shape, axis_name=dynamics.AXIS)
   source = dataset.load(config.data)
-  keys, k_step = train_step.draw_keys(jax.random.PRNGKey(seed))
-  batch = train_step.draw_batch(config, source, keys)
+  keys, k_step = data.draw_keys(jax.random.PRNGKey(seed))
+  batch = data.draw_batch(config, source, keys)
   batch = {k: x[0] for k, x in batch.items()}
   v, w0 = dynamics.vector_field(gan, config, state, batch, k_step)
   return config, state, v, w0

@@ -44,6 +44,8 @@ RESULTS = 'results.json'
 EVALUATIONS = 'evaluations.jsonl'
 ENVIRONMENT = 'environment.jsonl'
 SWEEP_INDEX = 'sweep.json'
+# Config fields a run resumes with changed: more steps extend it.
+RESUMABLE_CHANGES = ('num_steps',)
 _SAMPLE = re.compile(r'step_(\d+)\.png$')
 _MODEL = re.compile(r'model_(\d+)$')
 
@@ -96,6 +98,37 @@ def latest_sample(workdir: str) -> str | None:
     (int(m.group(1)), n) for n in os.listdir(folder) if (m := _SAMPLE.search(n))
   ]
   return os.path.join(folder, max(found)[1]) if found else None
+
+
+# ---- Policy: which run a directory may hold, and how far it got.
+
+
+def check_workdir(config, workdir: str, allow_config_change: bool) -> str:
+  """Refuses a workdir holding a run of another config (one differing in
+  more than RESUMABLE_CHANGES) unless `allow_config_change`; returns the
+  config's JSON, what config.json will hold."""
+  config_text = config.to_json_best_effort(indent=2, sort_keys=True)
+  old = read_config(workdir)
+  if old is not None and not allow_config_change:
+    old = config_lib.to_dict(config_lib.from_saved(old))  # newer fields
+    changes = config_lib.changes(old, config_lib.to_dict(config))
+    changes = [c for c in changes if c not in RESUMABLE_CHANGES]
+    if changes:
+      raise ConfigError(
+        f'{workdir} holds a run with another config ({", ".join(changes)} '
+        'differ); use a new --workdir, or pass --allow_config_change to '
+        'continue this run with the new config.'
+      )
+  return config_text
+
+
+def progress(steps: list[int], num_steps: int) -> tuple[str, int]:
+  """(pending|partial|done, newest step) of a run of `num_steps` whose
+  committed checkpoints are at `steps`."""
+  step = max(steps, default=0)
+  if step >= num_steps:
+    return 'done', step
+  return ('partial' if step else 'pending'), step
 
 
 # ---- Atomic writes: a reader never sees half a file.

@@ -18,12 +18,12 @@ from absl import app, flags, logging
 import jax
 import numpy as np
 
-from gan_jax import checkpoint, console, data, rundir, sampling, train_state
+from gan_jax import checkpoint, console, data, generator, rundir, sampling
 from gan_jax import writers
 from gan_jax.errors import Error
 
 flags.DEFINE_string('workdir', None, 'Run directory.')
-flags.DEFINE_integer('num', 64, 'Number of samples.')
+flags.DEFINE_integer('num', 64, 'Number of samples.', lower_bound=1)
 flags.DEFINE_string('out', None, 'Output file: .npy or .png.')
 flags.DEFINE_integer('step', None, 'Checkpoint step (default: newest).')
 flags.DEFINE_integer('seed', 0, 'Seed of the noise z.')
@@ -46,35 +46,18 @@ def main(argv):
     sys.exit(f'error: {e}')
   k = config.model.num_classes
   key = jax.random.PRNGKey(FLAGS.seed)
-  variables = train_state.generator_variables(
-    gan.g,
-    state,
-    config.model.z_dim,
-    config.model.z_prior,
-    config.standing_stats,
-  )
+  sampler = generator.Sampler(gan.g, config)
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   if ext == '.npy':
-    samples = sampling.generate(
-      gan.g,
-      variables,
-      config.model.z_dim,
-      FLAGS.num,
-      key,
-      num_classes=k,
-      prior=config.model.z_prior,
-    )
-    samples = data.to_symmetric(samples, config.data)
+    samples, labels = sampler.draw(state, FLAGS.num, key)
     np.save(FLAGS.out, samples.astype(np.float32))
     if k:
-      labels = sampling.class_labels(FLAGS.num, k)
       np.save(FLAGS.out[:-4] + '_labels.npy', labels)
   else:
     z, y, cols = sampling.grid_inputs(
       key, FLAGS.num, config.model.z_dim, k, config.model.z_prior
     )
-    samples = np.asarray(gan.g.apply(variables, z, y, train=False))
-    samples = data.to_symmetric(samples, config.data)
+    samples = sampler(state, z, y)
     title = f'step {int(state.step)}'
     rundir.save_png(
       FLAGS.out, writers.picture(samples, dataset, source, cols, title)

@@ -1,12 +1,8 @@
-"""Drawing from a generator: balanced labels, the fixed-noise grid, many samples."""
-
-import functools
+"""A generator's inputs: the noise prior, balanced labels, the sample grid."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from gan_jax import batching
 
 
 PRIORS = ('normal', 'uniform')
@@ -36,24 +32,3 @@ def grid_inputs(key, num: int, z_dim: int, num_classes: int, prior='normal'):
   cols = max(1, num // num_classes)
   z = jnp.tile(noise(key, (cols, z_dim), prior), (num_classes, 1))
   return z, np.repeat(np.arange(num_classes, dtype=np.int32), cols), cols
-
-
-def generate(
-  g,
-  variables,
-  z_dim: int,
-  num: int,
-  key,
-  batch=500,
-  num_classes=0,
-  prior='normal',
-) -> np.ndarray:
-  """`num` samples G(z, y), z ~ `prior` from `key`: float32 (num, *shape).
-
-  y = class_labels(num, num_classes) (ignored by unconditional G); G runs in
-  blocks of `batch` so it compiles once.
-  """
-  z = noise(key, (num, z_dim), prior)
-  y = class_labels(num, num_classes)
-  fn = jax.jit(lambda v, z, y: g.apply(v, z, y, train=False))
-  return batching.batched(functools.partial(fn, variables), (z, y), batch)

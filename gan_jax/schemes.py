@@ -36,12 +36,13 @@ from gan_jax import registry
 class Scheme:
   """One update scheme.
 
-  step: `(state, batch, key, *, gan, config) -> (state, metrics)`, run
+  step: `(state, batch, key, *, gan, rules) -> (state, metrics)`, run
     inside shard_map (train_step.alternating_step documents the batch and
-    the metrics), or its 'module:function' path.
+    the metrics; rules: the updates.Rules of the config), or its
+    'module:function' path.
   optimizer: None, or `() -> optax.GradientTransformation` (or its path)
     chained before each player's optimizer.
-  field: `(gan, config, g, d, batch, key, step) -> (G's, D's gradients)`
+  field: `(gan, rules, g, d, batch, key, step) -> (G's, D's gradients)`
     of the scheme's vector field -v at fixed statistics (or its path), what
     gan_jax.dynamics studies.
   d_steps: whether D may take config.d_steps > 1 updates per iteration

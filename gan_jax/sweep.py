@@ -129,15 +129,6 @@ def apply(
   return c
 
 
-def point_state(workdir: str, num_steps: int) -> tuple[str, int]:
-  """(pending|partial|done, newest checkpoint step) of a run directory."""
-  steps = checkpoint.committed_steps(os.path.join(workdir, rundir.CHECKPOINTS))
-  step = max(steps, default=0)
-  if step >= num_steps:
-    return 'done', step
-  return ('partial' if step else 'pending'), step
-
-
 class Sweep:
   """A sweep directory: its points, their configs, and sweep.json."""
 
@@ -166,7 +157,7 @@ class Sweep:
       raise ConfigError(
         f'{directory} holds the sweep {old["config"]} with overrides '
         f'{old["overrides"]}; rerun that command to resume it (a changed '
-        f'{", ".join(train.RESUMABLE_CHANGES)} extends or shortens it), or '
+        f'{", ".join(rundir.RESUMABLE_CHANGES)} extends or shortens it), or '
         'pass a new --workdir.'
       )
     if old:
@@ -221,7 +212,9 @@ class Sweep:
     return os.path.join(self.directory, self.names[i])
 
   def state(self, i: int) -> tuple[str, int]:
-    return point_state(self.workdir(i), self.configs[i].num_steps)
+    ckpts = os.path.join(self.workdir(i), rundir.CHECKPOINTS)
+    steps = checkpoint.committed_steps(ckpts)
+    return rundir.progress(steps, self.configs[i].num_steps)
 
   def pending(self) -> list[int]:
     """Indices of the points not yet done."""
@@ -263,9 +256,9 @@ class Sweep:
 
 def _fixed(overrides: dict) -> dict:
   """The overrides a sweep directory is tied to: all but the fields a run
-  resumes with changed (train.RESUMABLE_CHANGES: more steps extend it)."""
+  resumes with changed (rundir.RESUMABLE_CHANGES: more steps extend it)."""
   return {
-    k: v for k, v in overrides.items() if k not in train.RESUMABLE_CHANGES
+    k: v for k, v in overrides.items() if k not in rundir.RESUMABLE_CHANGES
   }
 
 
@@ -314,7 +307,7 @@ def run(
   s.check_not_overridden()
   for i, config in enumerate(s.configs):  # every point, before any runs
     validate.validate(config)
-    train.check_workdir(config, s.workdir(i), allow_config_change=False)
+    rundir.check_workdir(config, s.workdir(i), allow_config_change=False)
   s.write_index()  # the index exists before any point runs
   todo = s.pending()
   print(
@@ -461,6 +454,12 @@ def main(argv):
   if len(argv) != 3 or not argv[2].isdigit():
     sys.exit('error: usage: python -m gan_jax.sweep SWEEP_DIR POINT_INDEX')
   directory, i = argv[1], int(argv[2])
+  points = (rundir.read_sweep_index(directory) or {}).get('points')
+  if points is not None and i >= len(points):
+    sys.exit(
+      f'error: {directory} has no point {i}: its {rundir.SWEEP_INDEX} lists '
+      f'points 0 to {len(points) - 1}.'
+    )
   try:
     error = run_point(directory, i)
   except Error as e:

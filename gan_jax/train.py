@@ -26,17 +26,13 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gan_jax import checkpoint, config as config_lib, console, data, evaluate
-from gan_jax import metrics
-from gan_jax import registry, rundir, sampling, train_state
-from gan_jax import train_step as ts, validate
-from gan_jax import writers
-from gan_jax import models
+from gan_jax import generator, metrics, models, registry, rundir, sampling
+from gan_jax import train_state, train_step as ts, validate, writers
 from gan_jax.models import mlp
 from gan_jax.errors import ConfigError, Interrupted, TrainingDiverged
 
 SAMPLE_SALT = 1234567  # fixed-noise grid: fold_in(PRNGKey(seed), SAMPLE_SALT)
 # Fields a rerun in the same workdir may change: extending a run is resuming.
-RESUMABLE_CHANGES = ('num_steps',)
 # Fields in which models trained in one vmapped program may differ.
 VMAPPED_FIELDS = ('seed',) + tuple(
   f'optim.{net}{k}' for net in ('', 'g_', 'd_') for k in ('lr', 'b1', 'b2')
@@ -60,7 +56,7 @@ def train_and_evaluate(
 
   Resumes from the newest usable checkpoint in `workdir/checkpoints`; a
   finished run is reported and left as it is. A workdir whose config.json
-  differs from `config` (other than in RESUMABLE_CHANGES) is refused unless
+  differs from `config` (rundir.check_workdir) is refused unless
   `allow_config_change`. SIGTERM/SIGINT save a checkpoint of the current
   step and raise Interrupted. Returns the final TrainState.
   With config.num_models = K > 1, trains member_configs(config) in one
@@ -76,36 +72,14 @@ def train_and_evaluate(
   )
 
 
-def _changes_beyond(old: dict, config, allowed) -> list[str]:
-  """Dotted fields in which `config` differs from the config dict `old`,
-  other than those `allowed` to differ."""
-  changes = config_lib.changes(old, config_lib.to_dict(config))
-  return [c for c in changes if c not in allowed]
-
-
-def check_workdir(config, workdir, allow_config_change) -> str:
-  """Refuses a workdir holding another run; returns the config's JSON."""
-  config_text = config.to_json_best_effort(indent=2, sort_keys=True)
-  old = rundir.read_config(workdir)
-  if old is not None and not allow_config_change:
-    old = config_lib.to_dict(config_lib.from_saved(old))  # newer fields
-    changes = _changes_beyond(old, config, RESUMABLE_CHANGES)
-    if changes:
-      raise ConfigError(
-        f'{workdir} holds a run with another config ({", ".join(changes)} '
-        'differ); use a new --workdir, or pass --allow_config_change to '
-        'continue this run with the new config.'
-      )
-  return config_text
-
-
 def _check_vmappable(configs) -> None:
   """Models of one program may differ only in VMAPPED_FIELDS (SGD's
   schedules are not in the state: only in the seed)."""
   first = config_lib.to_dict(configs[0])
   vmapped = VMAPPED_FIELDS if configs[0].optim.name == 'adam' else ('seed',)
   for c in configs[1:]:
-    other = _changes_beyond(first, c, vmapped)
+    changes = config_lib.changes(first, config_lib.to_dict(c))
+    other = [k for k in changes if k not in vmapped]
     if other:
       raise ConfigError(
         f'models trained in one program may differ only in '
@@ -168,8 +142,7 @@ class Member:
 
   def write_samples(self, run: 'Setup', state, step: int) -> None:
     """The fixed-noise picture at `step`: samples/ and TensorBoard."""
-    samples = np.asarray(run.sample(state, self.z_fixed, self.y_fixed))
-    samples = data.to_symmetric(samples, self.config.data)
+    samples = run.sampler(state, self.z_fixed, self.y_fixed)
     picture = writers.picture(
       samples, run.dataset, run.source, self.grid_cols, f'step {step}'
     )
@@ -177,9 +150,11 @@ class Member:
       rundir.save_png(rundir.sample_path(self.workdir, step), picture)
     self.writer.image(step, 'samples', picture)
 
-  def evaluate(self, evaluator, g, state, step: int, last: bool) -> None:
+  def evaluate(self, run: 'Setup', state, step: int, last: bool) -> None:
     """Evaluates G; keeps the best checkpoint; results.json at the end."""
-    record = evaluate.evaluate_state(evaluator, g, state, self.config)
+    record = evaluate.evaluate_state(
+      run.evaluator, run.sampler, state, self.config
+    )
     console.say(
       f'{self.name} step {step}: '
       f'{console.scores(record["metrics"], record["real_data"])} '
@@ -246,7 +221,7 @@ class Setup:
   state: train_state.TrainState  # stacked on a model axis for K > 1
   first_step: int
   train_fn: Any  # (state, source) -> (state, metrics), steps_per_dispatch
-  sample: Any  # jit (state, z, y) -> G(z, y) in inference mode
+  sampler: generator.Sampler
 
   def member_state(self, state, i: int):
     if len(self.members) == 1:
@@ -308,7 +283,8 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
   mesh = _mesh(config)
   replicated = NamedSharding(mesh, P())
   texts = [
-    check_workdir(c, w, allow_config_change) for c, w in zip(configs, workdirs)
+    rundir.check_workdir(c, w, allow_config_change)
+    for c, w in zip(configs, workdirs)
   ]
   # ---- Input: the whole dataset on every device (images as uint8).
   dataset = data.DATASETS[config.data.name]
@@ -348,7 +324,7 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
   for m in members:  # a finished run is left untouched
     if m.writes and environment['step'] < config.num_steps:
       rundir.append_environment(m.workdir, environment)
-  # ---- Update step and fixed-noise sampler.
+  # ---- Update step and sampler.
   return Setup(
     config=config,
     members=members,
@@ -359,20 +335,7 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
     state=states[0] if len(states) == 1 else _stack(states),
     first_step=int(states[0].step),
     train_fn=ts.make_train_fn(mesh, config, gan, num_models=len(states)),
-    sample=jax.jit(
-      lambda s, z, y: gan.g.apply(
-        train_state.generator_variables(
-          gan.g,
-          s,
-          config.model.z_dim,
-          config.model.z_prior,
-          config.standing_stats,
-        ),
-        z,
-        y,
-        train=False,
-      )
-    ),
+    sampler=generator.Sampler(gan.g, config),
   )
 
 
@@ -514,7 +477,7 @@ def _hooks(run: Setup, state, step: int, last: bool, due_ckpt: bool) -> None:
     if step % config.sample_every == 0 or last:
       m.write_samples(run, member_state, step)
     if due_eval:
-      m.evaluate(run.evaluator, run.gan.g, member_state, step, last)
+      m.evaluate(run, member_state, step, last)
     if due_ckpt:
       m.save(step, member_state)
 

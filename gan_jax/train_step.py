@@ -14,9 +14,9 @@ import functools
 import jax
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import data, losses, registry, sampling, schemes, updates
+from gan_jax import data, registry, schemes, updates
 from gan_jax.train_state import GAN, TrainState
-from gan_jax.updates import AXIS, Player
+from gan_jax.updates import AXIS, Player, Rules
 
 
 def _players(state: TrainState) -> tuple[Player, Player]:
@@ -25,7 +25,7 @@ def _players(state: TrainState) -> tuple[Player, Player]:
   return g, Player(state.d_params, state.d_stats, state.d_opt)
 
 
-def _next_state(state, g: Player, d: Player, d_stats, config) -> TrainState:
+def _next_state(state, g: Player, d: Player, d_stats, rules) -> TrainState:
   """The state after an iteration: G, D (with `d_stats`), EMA, step + 1."""
   return state.replace(
     step=state.step + 1,
@@ -35,7 +35,7 @@ def _next_state(state, g: Player, d: Player, d_stats, config) -> TrainState:
     d_stats=d_stats,
     g_opt=g.opt,
     d_opt=d.opt,
-    g_ema=updates.ema(config, state.g_ema, g.params, state.step),
+    g_ema=updates.ema(rules, state.g_ema, g.params, state.step),
   )
 
 
@@ -44,18 +44,18 @@ def _one(batch) -> dict:
   return {k: v[0] for k, v in batch.items()}
 
 
-def _step_both(gan, config, state, g, d, g_grads, d_grads, field, batch):
+def _step_both(gan, rules, state, g, d, g_grads, d_grads, field, batch):
   """(new state, metrics): G and D each take one optimizer step from the
   state's parameters, on g_grads and d_grads."""
   new_g = updates.g_apply(gan, g.replace(stats=field.g_stats), g_grads)
-  new_d = updates.d_apply(gan, config, d, d_grads, field.d_stats)
+  new_d = updates.d_apply(gan, rules, d, d_grads, field.d_stats)
   metrics = updates.metrics(
     field.d, field.g_loss, g_grads, batch['y_real'], batch['y_fake']
   )
-  return _next_state(state, new_g, new_d, new_d.stats, config), metrics
+  return _next_state(state, new_g, new_d, new_d.stats, rules), metrics
 
 
-def simultaneous_step(state: TrainState, batch, key, *, gan: GAN, config):
+def simultaneous_step(state: TrainState, batch, key, *, gan: GAN, rules: Rules):
   """One iteration in which D and G both step from the same (old) parameters.
 
   batch: as alternating_step's with d_steps = 1. D's gradient uses
@@ -66,44 +66,46 @@ def simultaneous_step(state: TrainState, batch, key, *, gan: GAN, config):
   key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
   g, d = _players(state)
   batch = _one(batch)
-  field = updates.game_gradients(gan, config, g, d, batch, key, state.step)
+  field = updates.game_gradients(gan, rules, g, d, batch, key, state.step)
   return _step_both(
-    gan, config, state, g, d, field.g_grads, field.d.grads, field, batch
+    gan, rules, state, g, d, field.g_grads, field.d.grads, field, batch
   )
 
 
-def extragradient_step(state: TrainState, batch, key, *, gan: GAN, config):
+def extragradient_step(
+  state: TrainState, batch, key, *, gan: GAN, rules: Rules
+):
   """w' = apply(w, v(w)); w <- apply(w, v(w')) with w's optimizer states, on
   one minibatch and one key. Metrics are those at w."""
   key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
   g, d = _players(state)
   batch = _one(batch)
-  field = updates.game_gradients(gan, config, g, d, batch, key, state.step)
+  field = updates.game_gradients(gan, rules, g, d, batch, key, state.step)
   g_ahead = updates.g_apply(gan, g, field.g_grads)
-  d_ahead = updates.d_apply(gan, config, d, field.d.grads, d.stats)
+  d_ahead = updates.d_apply(gan, rules, d, field.d.grads, d.stats)
   ahead = updates.game_gradients(
-    gan, config, g_ahead, d_ahead, batch, key, state.step
+    gan, rules, g_ahead, d_ahead, batch, key, state.step
   )
   new_g = updates.g_apply(gan, g.replace(stats=ahead.g_stats), ahead.g_grads)
-  new_d = updates.d_apply(gan, config, d, ahead.d.grads, ahead.d_stats)
+  new_d = updates.d_apply(gan, rules, d, ahead.d.grads, ahead.d_stats)
   metrics = updates.metrics(
     field.d, field.g_loss, field.g_grads, batch['y_real'], batch['y_fake']
   )
-  return _next_state(state, new_g, new_d, new_d.stats, config), metrics
+  return _next_state(state, new_g, new_d, new_d.stats, rules), metrics
 
 
-def consensus_step(state: TrainState, batch, key, *, gan: GAN, config):
+def consensus_step(state: TrainState, batch, key, *, gan: GAN, rules: Rules):
   """Simultaneous steps on updates.consensus_gradients."""
   key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
   g, d = _players(state)
   batch = _one(batch)
   g_grads, d_grads, field = updates.consensus_gradients(
-    gan, config, g, d, batch, key, state.step
+    gan, rules, g, d, batch, key, state.step
   )
-  return _step_both(gan, config, state, g, d, g_grads, d_grads, field, batch)
+  return _step_both(gan, rules, state, g, d, g_grads, d_grads, field, batch)
 
 
-def unrolled_step(state: TrainState, batch, key, *, gan: GAN, config):
+def unrolled_step(state: TrainState, batch, key, *, gan: GAN, rules: Rules):
   """D steps as in simultaneous; G descends grad_G L_G(G, D_k(G)), the
   D_i+1 = d_update(D_i) on G(z) of the same G parameters (with D's key, so
   D_1 is D's own update), differentiated through; metrics report L_G at
@@ -111,10 +113,10 @@ def unrolled_step(state: TrainState, batch, key, *, gan: GAN, config):
   key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
   g, d = _players(state)
   batch = _one(batch)
-  field = updates.game_gradients(gan, config, g, d, batch, key, state.step)
-  if config.unroll_steps == 0:
+  field = updates.game_gradients(gan, rules, g, d, batch, key, state.step)
+  if rules.unroll_steps == 0:
     return _step_both(
-      gan, config, state, g, d, field.g_grads, field.d.grads, field, batch
+      gan, rules, state, g, d, field.g_grads, field.d.grads, field, batch
     )
   real, y_real, z, y_fake = (
     batch[k] for k in ('real', 'y_real', 'z', 'y_fake')
@@ -122,26 +124,26 @@ def unrolled_step(state: TrainState, batch, key, *, gan: GAN, config):
   k_d, k_g = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
 
   def unrolled_loss(g_params):
-    fake, _ = updates.apply_g(gan, config, g_params, g.stats, z, y_fake)
+    fake, _ = updates.apply_g(gan, rules, g_params, g.stats, z, y_fake)
     d_k = d
-    for _ in range(config.unroll_steps):
+    for _ in range(rules.unroll_steps):
       d_k, _ = updates.d_update(
-        gan, config, d_k, real, y_real, fake, y_fake, k_d, state.step
+        gan, rules, d_k, real, y_real, fake, y_fake, k_d, state.step
       )
     real_logits = None
-    if losses.get(config.loss).g_needs_real:
+    if rules.loss.g_needs_real:
       (real_logits, _), _ = updates.apply_d(
-        gan, config, d_k.params, d_k.stats, real, y_real, k_d
+        gan, rules, d_k.params, d_k.stats, real, y_real, k_d
       )
     loss, _ = updates.g_loss(
-      gan, config, fake, y_fake, d_k, real_logits, k_g, state.step
+      gan, rules, fake, y_fake, d_k, real_logits, k_g, state.step
     )
     return loss
 
   loss, g_grads = jax.value_and_grad(unrolled_loss)(g.params)
   return _step_both(
     gan,
-    config,
+    rules,
     state,
     g,
     d,
@@ -152,7 +154,7 @@ def unrolled_step(state: TrainState, batch, key, *, gan: GAN, config):
   )
 
 
-def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
+def alternating_step(state: TrainState, batch, key, *, gan: GAN, rules: Rules):
   """One GAN iteration on this device's shard; call inside shard_map.
 
   batch: {'real': (d_steps, b, *shape) in [-1, 1], 'y_real': (d_steps, b)
@@ -170,12 +172,12 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
   n = batch['z'].shape[0]
   for i in range(n):
     fake, g_vjp, g_stats = updates.generate(
-      gan, config, g.params, g.stats, batch['z'][i], batch['y_fake'][i]
+      gan, rules, g.params, g.stats, batch['z'][i], batch['y_fake'][i]
     )
     g = g.replace(stats=g_stats)
     d, d_out = updates.d_update(
       gan,
-      config,
+      rules,
       d,
       batch['real'][i],
       batch['y_real'][i],
@@ -187,7 +189,7 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
   y_fake = batch['y_fake'][n - 1]
   g, d_stats, g_loss, g_grads = updates.g_update(
     gan,
-    config,
+    rules,
     g,
     fake,
     g_vjp,
@@ -200,38 +202,7 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, config):
   metrics = updates.metrics(
     d_out, g_loss, g_grads, batch['y_real'][n - 1], y_fake
   )
-  return _next_state(state, g, d, d_stats, config), metrics
-
-
-def draw_keys(key):
-  """(batch key, step key) of an iteration's key fold_in(rng, step)."""
-  k_data, k_z, k_step = jax.random.split(key, 3)
-  return (k_data, k_z), k_step
-
-
-def draw_batch(config, source, keys, idx=None) -> dict:
-  """An iteration's global batch from `draw_keys`' batch keys: {'real':
-  (d_steps, B, *shape) with 'y_real' (d_steps, B) their labels, 'z'
-  (d_steps, B, z_dim) from the prior, 'y_fake' (d_steps, B) the labels
-  y ~ U{0..K-1} asked of G}. source: the dataset's arrays (`load`).
-  'real' holds the examples at int32 `idx` (d_steps, B) when given (epoch
-  batching), else uniform draws with replacement."""
-  dataset = data.DATASETS[config.data.name]
-  unit = config.data.unit_range
-  k_data, k_z = keys
-  n, b = config.d_steps, config.batch_size
-  if idx is None:
-    real, y_real = jax.vmap(lambda k: dataset.sample(source, k, b, unit))(
-      jax.random.split(k_data, n)
-    )
-  else:
-    real, y_real = dataset.take(source, idx, unit)
-  prior = config.model.z_prior
-  z = sampling.noise(k_z, (n, b, config.model.z_dim), prior)
-  y_fake = jax.random.randint(
-    jax.random.fold_in(k_z, 1), (n, b), 0, dataset.num_classes
-  )
-  return {'real': real, 'y_real': y_real, 'z': z, 'y_fake': y_fake}
+  return _next_state(state, g, d, d_stats, rules), metrics
 
 
 def sharded_step(mesh, config, gan: GAN):
@@ -240,7 +211,7 @@ def sharded_step(mesh, config, gan: GAN):
   state and key replicated. Not jitted."""
   scheme = registry.resolve(schemes.SCHEMES[config.update_scheme].step)
   return jax.shard_map(
-    functools.partial(scheme, gan=gan, config=config),
+    functools.partial(scheme, gan=gan, rules=Rules.of(config)),
     mesh=mesh,
     in_specs=(P(), P(None, AXIS), P()),
     out_specs=(P(), P()),
@@ -272,8 +243,8 @@ def make_train_fn(mesh, config, gan: GAN, num_models=1):
 
   def one(state, source, idx):
     key = jax.random.fold_in(state.rng, state.step)
-    k_batch, k_step = draw_keys(key)
-    return step_fn(state, draw_batch(config, source, k_batch, idx), k_step)
+    k_batch, k_step = data.draw_keys(key)
+    return step_fn(state, data.draw_batch(config, source, k_batch, idx), k_step)
 
   def many(state, source):
     shape = (config.steps_per_dispatch, config.d_steps, config.batch_size)

@@ -25,6 +25,7 @@ one per pack of m samples; penalties and R1 act on D's input space, the
 packs (WGAN-GP interpolates a real and a fake pack with one eps).
 """
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -38,6 +39,67 @@ from gan_jax.models import conditional
 from gan_jax.train_state import GAN
 
 AXIS = 'data'  # the mesh axis of data parallelism
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+  """Instance noise: sigma_0 = std, decreased linearly to 0 over
+  anneal_steps updates when that is > 0."""
+
+  std: float
+  anneal_steps: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+  """What a step reads of the config, resolved once by `Rules.of`.
+
+  loss: the objective (losses.Loss); penalty_weight: its penalty's weight
+  (config.penalty_weight, else the loss's own); r1_gamma, r2_gamma;
+  ac_weight; noise: instance noise; compute_dtype; g_slots: how many PacGAN
+  pack slots G's BatchNorm normalises apart (1: the whole batch);
+  d_weight_clip (0: none); shared_fake_pass; consensus_gamma; unroll_steps;
+  ema_decay (0: no EMA) and ema_start.
+  """
+
+  loss: losses.Loss
+  penalty_weight: float
+  r1_gamma: float
+  r2_gamma: float
+  ac_weight: float
+  noise: Noise
+  compute_dtype: str
+  g_slots: int
+  d_weight_clip: float
+  shared_fake_pass: bool
+  consensus_gamma: float
+  unroll_steps: int
+  ema_decay: float
+  ema_start: int
+
+  @classmethod
+  def of(cls, config) -> 'Rules':
+    loss = losses.get(config.loss)
+    weight = config.penalty_weight
+    model = config.model
+    return cls(
+      loss=loss,
+      penalty_weight=loss.penalty_weight if weight is None else weight,
+      r1_gamma=config.r1_gamma,
+      r2_gamma=config.r2_gamma,
+      ac_weight=config.ac_weight,
+      noise=Noise(
+        config.instance_noise.std, config.instance_noise.anneal_steps
+      ),
+      compute_dtype=config.compute_dtype,
+      g_slots=model.pack if model.g_bn_per_slot else 1,
+      d_weight_clip=config.d_weight_clip,
+      shared_fake_pass=config.shared_fake_pass,
+      consensus_gamma=config.consensus_gamma,
+      unroll_steps=config.unroll_steps,
+      ema_decay=config.ema_decay,
+      ema_start=config.ema_start,
+    )
 
 
 @flax.struct.dataclass
@@ -80,10 +142,10 @@ def _casts(compute_dtype: str):
   return cast(jnp.dtype(compute_dtype)), cast(jnp.float32)
 
 
-def _apply_train(module, config, params, stats, x, y, **kwargs):
-  """module in training mode on (x, labels y) in config.compute_dtype;
-  returns (its float32 output, its new statistics)."""
-  low, full = _casts(config.compute_dtype)
+def _apply_train(module, dtype, params, stats, x, y, **kwargs):
+  """module in training mode on (x, labels y) in `dtype`; returns (its
+  float32 output, its new statistics)."""
+  low, full = _casts(dtype)
   out, new = module.apply(
     {'params': low(params), 'batch_stats': stats},
     low(x),
@@ -95,76 +157,74 @@ def _apply_train(module, config, params, stats, x, y, **kwargs):
   return full(out), new.get('batch_stats', stats)
 
 
-def apply_d(gan: GAN, config, params, stats, x, y, rng):
+def apply_d(gan: GAN, rules: Rules, params, stats, x, y, rng):
   """D in training mode on x (B, *shape) with labels y (B,).
 
   Returns ((logits (B/m,), class logits (B, K) or None), new statistics).
   """
   out, stats = _apply_train(
-    gan.d, config, params, stats, x, y, rngs={'dropout': rng}
+    gan.d, rules.compute_dtype, params, stats, x, y, rngs={'dropout': rng}
   )
   return conditional.split(out), stats
 
 
-def apply_g(gan: GAN, config, params, stats, z, y):
+def apply_g(gan: GAN, rules: Rules, params, stats, z, y):
   """G in training mode: z (B, z_dim), y (B,) -> (G(z, y), new statistics).
 
-  With config.model.g_bn_per_slot and a PacGAN D of m = model.pack > 1, G
-  runs on the m pack slots of the batch separately (example i in slot
-  i mod m, as models.pack), each normalised by its own BatchNorm
+  With k = rules.g_slots > 1 (config.model.g_bn_per_slot with a PacGAN D of
+  pack k), G runs on the k pack slots of the batch separately (example i in
+  slot i mod k, as models.pack), each normalised by its own BatchNorm
   statistics; the new statistics are the slots' mean (running <- mom
   running + (1 - mom) mean_j batch_j), as PacGAN's released code calls G
   once per slot.
   """
-  k = config.model.pack if config.model.g_bn_per_slot else 1
+  k, dtype = rules.g_slots, rules.compute_dtype
   if k == 1:
-    return _apply_train(gan.g, config, params, stats, z, y)
+    return _apply_train(gan.g, dtype, params, stats, z, y)
 
   def groups(a):  # (B, ...) -> (k, B/k, ...), group j = rows j, j+k, ...
     return a.reshape(a.shape[0] // k, k, *a.shape[1:]).swapaxes(0, 1)
 
   out, new = jax.vmap(
-    lambda z, y: _apply_train(gan.g, config, params, stats, z, y)
+    lambda z, y: _apply_train(gan.g, dtype, params, stats, z, y)
   )(*jax.tree.map(groups, (z, y)))  # a None y stays None
   out = out.swapaxes(0, 1).reshape(z.shape[0], *out.shape[2:])
   return out, jax.tree.map(lambda s: s.mean(0), new)
 
 
-def generate(gan: GAN, config, params, stats, z, y):
+def generate(gan: GAN, rules: Rules, params, stats, z, y):
   """(fake, vjp, new stats): G's forward and its VJP with respect to params,
   so a G update can reuse this forward (same parameters, same gradient)."""
   fake, vjp, stats = jax.vjp(
-    functools.partial(apply_g, gan, config, stats=stats, z=z, y=y),
+    functools.partial(apply_g, gan, rules, stats=stats, z=z, y=y),
     params,
     has_aux=True,
   )
   return fake, vjp, stats
 
 
-def class_loss(config, class_logits, y):
-  """ac_weight * mean CE (0 without an AC-GAN classifier head)."""
+def class_loss(weight, class_logits, y):
+  """weight * mean CE (0 without an AC-GAN classifier head)."""
   if class_logits is None:
     return 0.0
   ce = optax.softmax_cross_entropy_with_integer_labels(class_logits, y)
-  return config.ac_weight * jnp.mean(ce)
+  return weight * jnp.mean(ce)
 
 
-def noise_std(config, step):
-  """Instance noise's sigma_t after `step` updates: instance_noise.std,
-  decreased linearly to 0 over instance_noise.anneal_steps when that is > 0."""
-  noise = config.instance_noise
+def noise_std(noise: Noise, step):
+  """Instance noise's sigma_t after `step` updates."""
   if noise.anneal_steps <= 0:
     return noise.std
   return noise.std * jnp.maximum(0.0, 1.0 - step / noise.anneal_steps)
 
 
-def add_noise(config, x, key, step):
+def add_noise(noise: Noise, x, key, step):
   """x + sigma_t eps, eps ~ N(0, I) from `key`: the input D sees. x itself
-  (no draw) when instance_noise.std is 0."""
-  if config.instance_noise.std <= 0:
+  (no draw) when noise.std is 0."""
+  if noise.std <= 0:
     return x
   eps = jax.random.normal(key, x.shape, x.dtype)
-  return x + noise_std(config, step) * eps
+  return x + noise_std(noise, step) * eps
 
 
 def _d_keys(key):
@@ -176,80 +236,76 @@ def _d_keys(key):
 
 
 def d_loss(
-  gan: GAN, config, params, stats, real, y_real, fake, y_fake, key, step
+  gan: GAN, rules: Rules, params, stats, real, y_real, fake, y_fake, key, step
 ):
   """D's global-batch loss with its penalties; returns (loss, (stats, DOut
   fields)). key: this D step's key, split into the real, fake and penalty
   keys (and fold_in(key, 3) for instance noise); step: updates done (the
   noise schedule). Penalties' extra forwards do not update the statistics."""
-  loss = losses.get(config.loss)
+  loss = rules.loss
   (k_real, k_noise_real), (k_fake, k_noise_fake), k_pen = _d_keys(key)
-  real = add_noise(config, real, k_noise_real, step)
-  fake = add_noise(config, fake, k_noise_fake, step)
+  real = add_noise(rules.noise, real, k_noise_real, step)
+  fake = add_noise(rules.noise, fake, k_noise_fake, step)
   (real_logits, real_cls), stats = apply_d(
-    gan, config, params, stats, real, y_real, k_real
+    gan, rules, params, stats, real, y_real, k_real
   )
   (fake_logits, fake_cls), stats = apply_d(
-    gan, config, params, stats, fake, y_fake, k_fake
+    gan, rules, params, stats, fake, y_fake, k_fake
   )
   total = loss.d_loss(real_logits, fake_logits)
-  total += class_loss(config, real_cls, y_real)
-  total += class_loss(config, fake_cls, y_fake)
+  total += class_loss(rules.ac_weight, real_cls, y_real)
+  total += class_loss(rules.ac_weight, fake_cls, y_fake)
   m = models.pack_size(gan.d)
   critic = lambda x: apply_d(  # noqa: E731
-    gan, config, params, stats, models.unpack(x, m), y_real, k_pen
+    gan, rules, params, stats, models.unpack(x, m), y_real, k_pen
   )[0][0]
   real_in, fake_in = models.pack(real, m), models.pack(fake, m)
   if loss.penalty:
-    weight = config.penalty_weight
-    weight = loss.penalty_weight if weight is None else weight
     total += losses.PENALTIES[loss.penalty](
-      critic, real_in, fake_in, k_pen, weight
+      critic, real_in, fake_in, k_pen, rules.penalty_weight
     )
-  if config.r1_gamma > 0:
-    total += losses.r1_penalty(critic, real_in, config.r1_gamma)
-  if config.r2_gamma > 0:
-    total += losses.r2_penalty(critic, fake_in, config.r2_gamma)
+  if rules.r1_gamma > 0:
+    total += losses.r1_penalty(critic, real_in, rules.r1_gamma)
+  if rules.r2_gamma > 0:
+    total += losses.r2_penalty(critic, fake_in, rules.r2_gamma)
   total = jax.lax.pmean(total, AXIS)
   return total, (stats, real_logits, fake_logits, real_cls, fake_cls)
 
 
 def d_gradients(
-  gan: GAN, config, d: Player, real, y_real, fake, y_fake, key, step
+  gan: GAN, rules: Rules, d: Player, real, y_real, fake, y_fake, key, step
 ):
   """D's loss and gradients at d.params: (new statistics, DOut)."""
   (total, aux), grads = jax.value_and_grad(
-    functools.partial(d_loss, gan, config), has_aux=True
+    functools.partial(d_loss, gan, rules), has_aux=True
   )(d.params, d.stats, real, y_real, fake, y_fake, key, step)
   stats, *outputs = aux
   return stats, DOut(total, grads, *outputs)
 
 
-def d_apply(gan: GAN, config, d: Player, grads, stats) -> Player:
+def d_apply(gan: GAN, rules: Rules, d: Player, grads, stats) -> Player:
   """D's optimizer step on `grads`, keeping `stats`; D's weights are then
-  clipped to [-c, c] when config.d_weight_clip = c > 0 (Arjovsky et al.
+  clipped to [-c, c] when rules.d_weight_clip = c > 0 (Arjovsky et al.
   2017)."""
   updates, opt = gan.d_tx.update(grads, d.opt, d.params)
   params = optax.apply_updates(d.params, updates)
-  if config.d_weight_clip > 0:
-    c = config.d_weight_clip
+  if rules.d_weight_clip > 0:
+    c = rules.d_weight_clip
     params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
   return Player(params, stats, opt)
 
 
 def d_update(
-  gan: GAN, config, d: Player, real, y_real, fake, y_fake, key, step
+  gan: GAN, rules: Rules, d: Player, real, y_real, fake, y_fake, key, step
 ):
   """One optimizer step of D on (real, fake): (new Player, DOut)."""
-  stats, out = d_gradients(
-    gan, config, d, real, y_real, fake, y_fake, key, step
-  )
-  return d_apply(gan, config, d, out.grads, stats), out
+  stats, out = d_gradients(gan, rules, d, real, y_real, fake, y_fake, key, step)
+  return d_apply(gan, rules, d, out.grads, stats), out
 
 
 def g_loss(
   gan: GAN,
-  config,
+  rules: Rules,
   fake,
   y_fake,
   d: Player,
@@ -262,21 +318,21 @@ def g_loss(
   scored by D in training mode (dropout from `key`, instance noise from
   noise_key, by default fold_in(key, 3)); returns (loss, D's new
   statistics)."""
-  loss = losses.get(config.loss)
+  loss = rules.loss
   if noise_key is None:
     noise_key = jax.random.fold_in(key, 3)
-  noisy = add_noise(config, fake, noise_key, step)
+  noisy = add_noise(rules.noise, fake, noise_key, step)
   (logits, cls), stats = apply_d(
-    gan, config, d.params, d.stats, noisy, y_fake, key
+    gan, rules, d.params, d.stats, noisy, y_fake, key
   )
   real = jax.lax.stop_gradient(real_logits) if loss.g_needs_real else None
-  total = loss.g_loss(logits, real) + class_loss(config, cls, y_fake)
+  total = loss.g_loss(logits, real) + class_loss(rules.ac_weight, cls, y_fake)
   return jax.lax.pmean(total, AXIS), stats
 
 
 def g_gradients(
   gan: GAN,
-  config,
+  rules: Rules,
   fake,
   g_vjp,
   y_fake,
@@ -290,7 +346,7 @@ def g_gradients(
   parameters, from G's forward (fake, g_vjp) by `generate`: (loss,
   gradients, D's new statistics). key, noise_key: as g_loss's."""
   (total, d_stats), fake_grads = jax.value_and_grad(
-    functools.partial(g_loss, gan, config), has_aux=True
+    functools.partial(g_loss, gan, rules), has_aux=True
   )(fake, y_fake, d, real_logits, key, step, noise_key)
   (grads,) = g_vjp(fake_grads)
   return total, grads, d_stats
@@ -304,7 +360,7 @@ def g_apply(gan: GAN, g: Player, grads) -> Player:
 
 def g_update(
   gan: GAN,
-  config,
+  rules: Rules,
   g: Player,
   fake,
   g_vjp,
@@ -318,7 +374,7 @@ def g_update(
   by `generate` at g.params. Returns (new G Player, D's new statistics,
   loss, gradients)."""
   total, grads, d_stats = g_gradients(
-    gan, config, fake, g_vjp, y_fake, d, real_logits, key, step
+    gan, rules, fake, g_vjp, y_fake, d, real_logits, key, step
   )
   return g_apply(gan, g, grads), d_stats, total, grads
 
@@ -336,25 +392,25 @@ class Field:
 
 
 def game_gradients(
-  gan: GAN, config, g: Player, d: Player, batch, key, step
+  gan: GAN, rules: Rules, g: Player, d: Player, batch, key, step
 ) -> Field:
   """(grad_G L_G, grad_D L_D) at (g.params, d.params) on one minibatch.
 
   batch: {'real', 'y_real', 'z', 'y_fake'} of one step (B, ...). D's terms
   use fold_in(key, 0), G's fold_in(key, 1); G is scored by the same D, and
-  with config.shared_fake_pass by D's own pass on the fakes (its dropout
+  with rules.shared_fake_pass by D's own pass on the fakes (its dropout
   masks and instance noise: the released code of Goodfellow et al. 2014).
   """
   d_key = jax.random.fold_in(key, 0)
   g_keys = (jax.random.fold_in(key, 1), None)
-  if config.shared_fake_pass:
+  if rules.shared_fake_pass:
     g_keys = _d_keys(d_key)[1]
   fake, g_vjp, g_stats = generate(
-    gan, config, g.params, g.stats, batch['z'], batch['y_fake']
+    gan, rules, g.params, g.stats, batch['z'], batch['y_fake']
   )
   d_stats, d_out = d_gradients(
     gan,
-    config,
+    rules,
     d,
     batch['real'],
     batch['y_real'],
@@ -365,7 +421,7 @@ def game_gradients(
   )
   g_total, g_grads, _ = g_gradients(
     gan,
-    config,
+    rules,
     fake,
     g_vjp,
     batch['y_fake'],
@@ -379,18 +435,18 @@ def game_gradients(
 
 
 def consensus_gradients(
-  gan: GAN, config, g: Player, d: Player, batch, key, step
+  gan: GAN, rules: Rules, g: Player, d: Player, batch, key, step
 ):
   """grad + gamma J^T grad for both players (Mescheder et al. 2017), with
   grad = (grad_G L_G, grad_D L_D) of `game_gradients`, J its Jacobian in
-  (G, D) and gamma = config.consensus_gamma: the gradient of
+  (G, D) and gamma = rules.consensus_gamma: the gradient of
   gamma/2 ||grad||^2 is J^T grad, one VJP of the gradient map.
   Returns (G's, D's, the Field at (g, d))."""
 
   def grads(g_params, d_params):
     field = game_gradients(
       gan,
-      config,
+      rules,
       g.replace(params=g_params),
       d.replace(params=d_params),
       batch,
@@ -400,21 +456,23 @@ def consensus_gradients(
     return (field.g_grads, field.d.grads), field
 
   v, vjp, field = jax.vjp(grads, g.params, d.params, has_aux=True)
-  gamma = config.consensus_gamma
+  gamma = rules.consensus_gamma
   g_total, d_total = jax.tree.map(lambda a, b: a + gamma * b, v, vjp(v))
   return g_total, d_total, field
 
 
-def game_field(gan: GAN, config, g: Player, d: Player, batch, key, step):
+def game_field(gan: GAN, rules: Rules, g: Player, d: Player, batch, key, step):
   """(grad_G L_G, grad_D L_D) of `game_gradients`: minus the vector field
   of every built-in scheme but consensus."""
-  field = game_gradients(gan, config, g, d, batch, key, step)
+  field = game_gradients(gan, rules, g, d, batch, key, step)
   return field.g_grads, field.d.grads
 
 
-def consensus_field(gan: GAN, config, g: Player, d: Player, batch, key, step):
+def consensus_field(
+  gan: GAN, rules: Rules, g: Player, d: Player, batch, key, step
+):
   """(G's, D's) gradients of `consensus_gradients`: minus consensus' field."""
-  return consensus_gradients(gan, config, g, d, batch, key, step)[:2]
+  return consensus_gradients(gan, rules, g, d, batch, key, step)[:2]
 
 
 def metrics(d_out: DOut, g_loss_value, g_grads, y_real, y_fake) -> dict:
@@ -439,13 +497,13 @@ def metrics(d_out: DOut, g_loss_value, g_grads, y_real, y_fake) -> dict:
   return out
 
 
-def ema(config, g_ema, g_params, step):
+def ema(rules: Rules, g_ema, g_params, step):
   """g_ema <- decay * g_ema + (1 - decay) * g_params (decay = ema_decay > 0)
   after update `step` + 1 > ema_start; g_ema <- g_params up to ema_start."""
-  if config.ema_decay <= 0 or g_ema is None:  # a state without an EMA
+  if rules.ema_decay <= 0 or g_ema is None:  # a state without an EMA
     return g_ema
-  averaged = optax.incremental_update(g_params, g_ema, 1 - config.ema_decay)
-  if not config.ema_start:
+  averaged = optax.incremental_update(g_params, g_ema, 1 - rules.ema_decay)
+  if not rules.ema_start:
     return averaged
-  started = step + 1 > config.ema_start
+  started = step + 1 > rules.ema_start
   return jax.tree.map(lambda a, p: jnp.where(started, a, p), averaged, g_params)

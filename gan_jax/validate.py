@@ -280,7 +280,7 @@ def _check_features(config, dataset, chosen) -> None:
   net = metrics.FEATURE_NETS[ev.feature_net]
   if dataset.kind not in net.kinds:
     raise ConfigError(
-      f"toy data has no feature network: set config.eval.feature_net='raw'."
+      "toy data has no feature network: set config.eval.feature_net='raw'."
       if dataset.kind == 'points'
       else f'feature_net {ev.feature_net!r} reads no {dataset.kind} data.'
     )

@@ -72,3 +72,16 @@ def lenet_cache(mnist_dirs, tmp_path_factory):
     str(cache),
   )
   return str(cache)
+
+
+@pytest.fixture(scope='session')
+def toy_run(tmp_path_factory):
+  """A finished toy smoke run with EMA: evals at steps 100 and 200."""
+  from experiments import toy_ring  # pylint: disable=g-import-not-at-top
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+
+  workdir = tmp_path_factory.mktemp('toy')
+  c = toy_ring.get_config('smoke')
+  c.ema_decay = 0.9
+  state = train.train_and_evaluate(c, str(workdir))
+  return workdir, c, state

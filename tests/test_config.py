@@ -112,6 +112,14 @@ def test_penalty_with_batch_norm_is_refused():
       "error: unknown loss 'minmax'; valid: minimax, dragan, hinge,",
     ),
     (
+      ['--config=experiments/saturation.py:smoke', '--launcher=vmapp'],
+      "error: unknown --launcher value 'vmapp'; valid: vmap, local, slurm,",
+    ),
+    (
+      ['--config=experiments/saturation.py:smoke', '--paralel=2'],
+      'error: unknown flag --paralel; valid: --parallel, ',
+    ),
+    (
       ['--config=experiments/saturation.py:smoke', '--config.optim.lrr=1'],
       "error: --config.optim.lrr: the config has no field 'lrr' (did you "
       "mean 'lr'?)",

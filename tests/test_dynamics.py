@@ -78,8 +78,9 @@ def test_instance_noise_eigenvalues():
     jax.random.fold_in(jax.random.fold_in(key, 0), 3)
   )
   zeros = np.zeros((c.batch_size, 1), np.float32)
+  noise = updates.Rules.of(c).noise
   moments = [
-    float(np.mean(np.square(updates.add_noise(c, zeros, k, 0))))
+    float(np.mean(np.square(updates.add_noise(noise, zeros, k, 0))))
     for k in (k_real, k_fake)
   ]
   s2 = sum(moments) / 2

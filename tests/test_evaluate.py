@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import data, evaluate, train
+from gan_jax import data, evaluate, generator
 from gan_jax import checkpoint, errors, metrics, sampling, train_state, validate
 from gan_jax.metrics import classifier, inception, parzen, stats
 from experiments import cifar10_sngan, mnist_dcgan, mode_collapse, toy_ring
@@ -232,16 +232,6 @@ def test_lenet_on_cifar_and_missing_inception_weights_are_refused(tmp_path):
   )  # launch.py reports it in one line
 
 
-@pytest.fixture(scope='module')
-def toy_run(tmp_path_factory):
-  """A finished toy smoke run with EMA: evals at steps 100 and 200."""
-  workdir = tmp_path_factory.mktemp('toy')
-  c = toy_ring.get_config('smoke')
-  c.ema_decay = 0.9
-  state = train.train_and_evaluate(c, str(workdir))
-  return workdir, c, state
-
-
 def test_training_writes_evals_results_and_best_checkpoint(toy_run):
   workdir, c, state = toy_run
   rows = [json.loads(l) for l in (workdir / 'metrics.jsonl').open()]
@@ -264,9 +254,11 @@ def test_training_writes_evals_results_and_best_checkpoint(toy_run):
   ]
   # Re-evaluating the latest checkpoint gives the numbers training logged.
   config, gan, restored = checkpoint.restore_run(str(workdir))
-  g = gan.g
   record = evaluate.evaluate_state(
-    evaluate.Evaluator(config), g, restored, config
+    evaluate.Evaluator(config),
+    generator.Sampler(gan.g, config),
+    restored,
+    config,
   )
   assert record['metrics'] == results['metrics']
 
@@ -284,9 +276,13 @@ def test_standing_stats_score_the_trained_weights_with_their_batch_stats():
   )
   evaluator = evaluate.Evaluator(c)
   assert c.standing_stats  # PacGAN's released protocol
-  standing = evaluate.evaluate_state(evaluator, gan.g, state, c)
+  standing = evaluate.evaluate_state(
+    evaluator, generator.Sampler(gan.g, c), state, c
+  )
   c.standing_stats = False
-  running = evaluate.evaluate_state(evaluator, gan.g, state, c)
+  running = evaluate.evaluate_state(
+    evaluator, generator.Sampler(gan.g, c), state, c
+  )
   assert standing['protocol']['generator'] == (
     'trained weights with standing BatchNorm statistics'
   )
@@ -337,7 +333,10 @@ def test_evaluate_and_sample_commands(toy_run, tmp_path):
   config, gan, restored = checkpoint.restore_run(str(workdir))
   config.eval.metrics, config.eval.num_samples = 'fd', 300
   expected = evaluate.evaluate_state(
-    evaluate.Evaluator(config), gan.g, restored.replace(g_ema=None), config
+    evaluate.Evaluator(config),
+    generator.Sampler(gan.g, config),
+    restored.replace(g_ema=None),
+    config,
   )
   assert trained['metrics'] == expected['metrics']
 
@@ -352,13 +351,9 @@ def test_evaluate_and_sample_commands(toy_run, tmp_path):
   samples = np.load(tmp_path / 's.npy')
   assert samples.shape == (50, 2) and samples.dtype == np.float32
   g = checkpoint.restore_run(str(workdir))[1].g
-  expected = sampling.generate(
-    g,
-    train_state.generator_variables(g, state, c.model.z_dim),
-    c.model.z_dim,
-    50,
-    jax.random.PRNGKey(0),
-  )
+  z = sampling.noise(jax.random.PRNGKey(0), (50, c.model.z_dim))
+  variables = train_state.generator_variables(g, state, c.model.z_dim)
+  expected = g.apply(variables, z, None, train=False)
   np.testing.assert_allclose(samples, expected, rtol=1e-5, atol=1e-6)
   out = _cli(
     '-m',

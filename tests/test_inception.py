@@ -107,6 +107,7 @@ def test_load_params_names_wrong_arrays(params, tmp_path):
 
 def test_convert_without_torch_says_how_to_install(monkeypatch, tmp_path):
   monkeypatch.setitem(sys.modules, 'torch', None)  # import torch fails
+  (tmp_path / 'a.pth').touch()
   with pytest.raises(SystemExit, match='pip install torch'):
     inception.main(['--convert', str(tmp_path / 'a.pth'), 'b.npz'])
 

@@ -251,7 +251,10 @@ def test_g_batchnorm_per_pack_slot_is_one_g_call_per_slot():
   gan = train_state.build(c, (2,))
   state = train_state.init_state(gan, 2, (2,), jax.random.PRNGKey(0))
   z = jax.random.normal(jax.random.PRNGKey(1), (12, 2))
-  out, stats = updates.apply_g(gan, c, state.g_params, state.g_stats, z, None)
+  rules = updates.Rules.of(c)
+  out, stats = updates.apply_g(
+    gan, rules, state.g_params, state.g_stats, z, None
+  )
   variables = {'params': state.g_params, 'batch_stats': state.g_stats}
   calls = [
     gan.g.apply(variables, z[j::2], None, train=True, mutable=['batch_stats'])
@@ -266,7 +269,8 @@ def test_g_batchnorm_per_pack_slot_is_one_g_call_per_slot():
   )
   jax.tree.map(np.testing.assert_allclose, stats, mean)
   c.model.g_bn_per_slot = False
-  joint, _ = updates.apply_g(gan, c, state.g_params, state.g_stats, z, None)
+  rules = updates.Rules.of(c)
+  joint, _ = updates.apply_g(gan, rules, state.g_params, state.g_stats, z, None)
   assert not np.allclose(joint, out, atol=1e-3)
 
 

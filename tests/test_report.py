@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from gan_jax import losses, report
-from gan_jax.report import figures, read, records, stats, tables, verdict
+from gan_jax.report import read, records, stats, tables, verdict
 from experiments import saturation
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -67,7 +67,7 @@ class Game:
       functools.partial(
         registry.resolve(schemes.SCHEMES[self.config.update_scheme].step),
         gan=self.gan,
-        config=self.config,
+        rules=updates.Rules.of(self.config),
       ),
       mesh=_mesh(),
       in_specs=(P(), P(None, ts.AXIS), P()),
@@ -202,7 +202,12 @@ def _field(game):
   """updates.game_gradients of the game's first step."""
   g, d = ts._players(game.state)
   fn = functools.partial(
-    updates.game_gradients, game.gan, game.config, g, d, step=0
+    updates.game_gradients,
+    game.gan,
+    updates.Rules.of(game.config),
+    g,
+    d,
+    step=0,
   )
   return jax.shard_map(
     lambda batch, key: fn(ts._one(batch), key),
@@ -238,10 +243,14 @@ def test_shared_fake_pass_scores_g_by_ds_own_pass():
 def test_instance_noise_schedule_is_linear_to_zero():
   c = _tiny_ring_config()
   c.instance_noise.std, c.instance_noise.anneal_steps = 0.5, 100
+  noise = updates.Rules.of(c).noise
   for step, want in ((0, 0.5), (50, 0.25), (100, 0.0), (400, 0.0)):
-    assert float(updates.noise_std(c, jnp.int32(step))) == pytest.approx(want)
+    assert float(updates.noise_std(noise, jnp.int32(step))) == pytest.approx(
+      want
+    )
   c.instance_noise.anneal_steps = 0
-  assert updates.noise_std(c, jnp.int32(10**6)) == 0.5
+  noise = updates.Rules.of(c).noise
+  assert updates.noise_std(noise, jnp.int32(10**6)) == 0.5
 
 
 @pytest.mark.parametrize(

@@ -435,6 +435,13 @@ def features(params, images) -> tuple[jax.Array, jax.Array]:
   return pool3, jax.nn.softmax(logits, axis=-1)
 
 
+class _Parser(argparse.ArgumentParser):
+  """argparse, where a bad command line ends in one line, not two."""
+
+  def error(self, message):
+    sys.exit(f'error: {message}')
+
+
 def main(argv=None):
   """`python -m gan_jax.metrics.inception --convert IN.pth OUT.npz`.
 
@@ -442,7 +449,7 @@ def main(argv=None):
   BatchNorm 'num_batches_tracked' counters, checks the names and shapes
   against `param_shapes()` and writes the float32 arrays with np.savez.
   """
-  parser = argparse.ArgumentParser(
+  parser = _Parser(
     prog='python -m gan_jax.metrics.inception',
     description='Convert the pytorch-fid FID Inception weights '
     f'({WEIGHTS_URL}) to the .npz that config.eval.inception_path names.',
@@ -451,15 +458,21 @@ def main(argv=None):
     '--convert',
     nargs=2,
     metavar=('IN.pth', 'OUT.npz'),
-    required=True,
     help='the downloaded .pth state_dict and the .npz to write',
   )
-  src, dst = parser.parse_args(argv).convert
+  args, unknown = parser.parse_known_args(argv)
+  if unknown:  # before a missing --convert, which argparse reports first
+    parser.error(f'unknown argument(s) {" ".join(unknown)}; valid: --convert')
+  if args.convert is None:
+    parser.error('missing required flag --convert IN.pth OUT.npz')
+  src, dst = args.convert
+  if not os.path.isfile(src):
+    parser.error(f'{src} not found: download it from {WEIGHTS_URL}')
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise SystemExit(
-      'The --convert step reads a PyTorch file and needs torch: '
+      'error: the --convert step reads a PyTorch file and needs torch: '
       '`pip install torch` (the CPU build is enough).'
     ) from e
   state = torch.load(src, map_location='cpu', weights_only=True)

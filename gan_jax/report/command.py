@@ -5,7 +5,7 @@ import sys
 
 from absl import flags
 
-from gan_jax.errors import ReportError
+from gan_jax.errors import ReportError, closest_first
 from gan_jax.report import docs, figures, read, stats, tables
 
 # Private: gan_jax.sample defines a global --out; both load in one process.
@@ -70,7 +70,10 @@ def _parse(argv: list[str]) -> tuple[list[str], str]:
   try:
     dirs = FLAGS(['gan_jax.report', *argv])[1:]
   except flags.Error as e:
-    raise SystemExit(f'error: {e}') from None
+    # Imported here: console imports JAX, which the report never needs.
+    from gan_jax import console  # pylint: disable=g-import-not-at-top
+
+    raise SystemExit(f'error: {console.flag_error(e, FLAGS)}') from None
   if FLAGS.help:
     print(f'{USAGE}\n\nDIR: run or sweep directory.\n')
     print(FLAGS.module_help(__name__).lstrip('\n'))
@@ -80,7 +83,7 @@ def _parse(argv: list[str]) -> tuple[list[str], str]:
   if FLAGS.docs:
     return dirs or [DOCS], ''
   if not dirs:
-    raise SystemExit(f'error: no DIR given ({USAGE})')
+    raise SystemExit('error: no DIR given: pass run or sweep directories')
   if FLAGS.target is not None and FLAGS.trend is None:
     raise SystemExit('error: --target needs --trend METRIC')
   if FLAGS.out is None and len(dirs) > 1:
@@ -92,6 +95,7 @@ def _check_trend(groups: list[read.Group]) -> None:
   """SystemExit unless --trend names an evaluation metric of the runs."""
   valid = figures.eval_metrics(groups)
   if FLAGS.trend not in valid:
+    valid = closest_first(FLAGS.trend, valid)
     raise SystemExit(
       f'error: --trend {FLAGS.trend!r} is no evaluation metric of these '
       f'runs; valid: {", ".join(valid) or "none (no evaluations logged)"}'
