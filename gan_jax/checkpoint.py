@@ -1,7 +1,9 @@
 """Orbax checkpoints of the whole TrainState, with a guarded restore."""
 
+import contextlib
 import logging
 import os
+import re
 import time
 
 import jax
@@ -13,12 +15,28 @@ from gan_jax import data, rundir, train_state
 from gan_jax.errors import CheckpointError
 
 
-def manager(directory: str, every: int, keep: int | None):
-  """A CheckpointManager saving every `every` steps, keeping `keep` (None: all)."""
+# tensorstore's errors name the OS error behind a failed read or write.
+_OS_ERROR_CODE = re.compile(r"os_error_code='(\d+)'")
+
+
+def manager(directory: str, every: int, keep: int | None, writer=False):
+  """A CheckpointManager saving every `every` steps, keeping `keep` (None: all).
+
+  One unnamed item (the state, in STEP/default/) is fixed here, not
+  guessed from the first step folder read: a half-written one, without
+  default/, would make Orbax read every other step as several items.
+  writer: the manager of the run's writer (it holds the run's lease): step
+  folders a save left unfinished (`STEP.orbax-checkpoint-tmp`, never
+  restored) are deleted first, so a full disk gets their space back.
+  """
   return ocp.CheckpointManager(
     os.path.abspath(directory),
+    item_handlers=ocp.StandardCheckpointHandler(),
     options=ocp.CheckpointManagerOptions(
-      save_interval_steps=every, max_to_keep=keep, create=True
+      save_interval_steps=every,
+      max_to_keep=keep,
+      create=True,
+      cleanup_tmp_directories=writer,
     ),
   )
 
@@ -31,8 +49,56 @@ def committed_steps(directory: str) -> list[int]:
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state, force=False) -> None:
-  """Saves `state` at `step` (asynchronously; `mngr.wait_until_finished()`)."""
-  mngr.save(step, args=ocp.args.StandardSave(state), force=force)
+  """Saves `state` at `step` in the background (`close` waits for it).
+
+  Orbax writes in background threads and raises a failed write at the
+  next save or close: OSError naming the folder (`_os_errors`) when this
+  save or the previous one could not write.
+  """
+  with _os_errors(mngr):
+    mngr.save(step, args=ocp.args.StandardSave(state), force=force)
+
+
+def close(mngr: ocp.CheckpointManager) -> None:
+  """Waits for the last save, then closes `mngr`: its threads end even when
+  a save failed. Raises that failure as `save` does."""
+  error = None
+  for _ in range(4):  # Orbax raises each failed part of a save once
+    try:
+      mngr.close()
+      break
+    except Exception as e:  # pylint: disable=broad-exception-caught
+      error = error or e
+  if error is not None:
+    with _os_errors(mngr):
+      raise error
+
+
+@contextlib.contextmanager
+def _os_errors(mngr: ocp.CheckpointManager):
+  """Orbax's failed writes as an OSError naming the checkpoint folder:
+  Orbax's own OSError, or tensorstore's ValueError (its message carries the
+  errno as os_error_code). Other errors pass unchanged."""
+  try:
+    yield
+  except Exception as e:
+    n = _errno(e)
+    if n is None:
+      raise
+    raise OSError(n, os.strerror(n), str(mngr.directory)) from e
+
+
+def _errno(e: BaseException | None) -> int | None:
+  """The OS error number in `e` or the exceptions it chains, or None."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.errno:
+      return e.errno
+    if found := _OS_ERROR_CODE.search(str(e)):
+      return int(found.group(1))
+    e = e.__cause__ or e.__context__
+  return None
 
 
 def restore_step(mngr: ocp.CheckpointManager, target, step: int):
@@ -59,7 +125,7 @@ def _abstract(target):
   )
 
 
-def _all_processes(flag: bool) -> bool:
+def all_processes(flag: bool) -> bool:
   """True when `flag` holds on every process (a collective when there are
   several: every process must call it the same number of times)."""
   if jax.process_count() == 1:
@@ -81,7 +147,7 @@ def _agreed_steps(mngr: ocp.CheckpointManager) -> list[int]:
   return [int(s) for s in multihost_utils.broadcast_one_to_all(padded)]
 
 
-def restore_latest(mngr: ocp.CheckpointManager, target):
+def restore_latest(mngr: ocp.CheckpointManager, target, writer=True):
   """Restores the newest checkpoint that is complete and readable.
 
   target: a state (or its `jax.ShapeDtypeStruct` tree, shardings included)
@@ -97,6 +163,8 @@ def restore_latest(mngr: ocp.CheckpointManager, target):
   counts as readable only when it restored on all of them, and process 0
   moves the skipped ones aside after a barrier that every process reaches
   once it holds the agreed state, so no process reads a folder being moved.
+  writer: whether this is the run's writer (it holds the lease); a reader
+  (evaluation, sampling: the run may be training) only skips.
   """
   steps = _agreed_steps(mngr)
   abstract = _abstract(target)
@@ -113,14 +181,14 @@ def restore_latest(mngr: ocp.CheckpointManager, target):
         str(e).splitlines()[0] if str(e) else '',
       )
       state = None
-    if not _all_processes(state is not None):
+    if not all_processes(state is not None):
       if state is not None:
         logging.warning(
           'skipping checkpoint %s: another process cannot read it', path
         )
       skipped.append(path)
       continue
-    if skipped:
+    if skipped and writer:
       logging.warning('resuming from checkpoint %s', path)
       _move_aside(mngr, skipped)
     return state
@@ -181,7 +249,7 @@ def restore_run(workdir: str, step: int | None = None):
   mngr = manager(directory, 1, None)
   try:
     if step is None:
-      state = restore_latest(mngr, abstract)
+      state = restore_latest(mngr, abstract, writer=False)
       if state is None:
         raise CheckpointError(
           f'no checkpoint in {mngr.directory}: train the run first.'

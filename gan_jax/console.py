@@ -23,16 +23,54 @@ from gan_jax import errors
 _NOISE = ('OpenCV is not installed',)
 
 
+_ORBAX = f'{os.sep}orbax{os.sep}'
+
+
 class _DropNoise(logging.Filter):
   def filter(self, record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith(_NOISE)
+    return not (record.getMessage().startswith(_NOISE) or _failed_save(record))
+
+
+def _failed_save(record: logging.LogRecord) -> bool:
+  """A traceback Orbax logs, or one of a failed write that asyncio logs
+  when it drops a future (only Orbax runs event loops here): Orbax raises
+  each failed save again in the run (checkpoint.save, checkpoint.close),
+  which reports it in one line."""
+  if not record.exc_info:
+    return False
+  if record.name == 'asyncio':
+    error = record.exc_info[1]  # tensorstore's errors carry os_error_code
+    return isinstance(error, OSError) or 'os_error_code=' in str(error)
+  tb = record.exc_info[2]
+  while tb is not None and _ORBAX not in tb.tb_frame.f_code.co_filename:
+    tb = tb.tb_next
+  return tb is not None or _ORBAX in record.pathname
+
+
+def _unraisable(hook):
+  """`hook` (sys.unraisablehook) but for tensorstore's callbacks into the
+  event loop Orbax closed once a write of its save failed: one traceback
+  per pending write, about a failure the run reports once."""
+
+  def quieter(unraisable):
+    error = unraisable.exc_value
+    if not (
+      isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'
+    ):
+      hook(unraisable)
+
+  return quieter
 
 
 def quiet_third_party() -> None:
   """Drops _NOISE from absl's log and TensorFlow's C++ info and warnings
-  (before TensorFlow is imported, which TFDS does only to prepare data)."""
+  (before TensorFlow is imported, which TFDS does only to prepare data), and
+  the tracebacks Orbax's threads print when a save fails (the run raises
+  that failure: `checkpoint.save`, `checkpoint.close`)."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  logging.getLogger('absl').addFilter(_DropNoise())
+  for name in ('absl', 'asyncio'):  # Orbax's log, its event loops' futures
+    logging.getLogger(name).addFilter(_DropNoise())
+  sys.unraisablehook = _unraisable(sys.unraisablehook)
 
 
 def say(message: str) -> None:

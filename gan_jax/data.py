@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import config as config_lib, console, sampling
+from gan_jax import cache, config as config_lib, console, sampling
 from gan_jax.errors import ConfigError, DataError
 
 BATCHINGS = ('uniform', 'epochs')
@@ -94,6 +94,9 @@ def prepare(name: str, data_dir: str | None, manual_dir: str | None) -> None:
   after the archive only, so a kept extraction of a bad manual file would be
   reused after the file is fixed. A failed run leaves nothing that counts as
   prepared (TFDS writes the dataset under a temporary name, then renames it).
+  Processes preparing one dataset into one data_dir at once take turns
+  (gan_jax.cache.lock): one prepares, the others then find it prepared
+  (TFDS's rename onto a folder another process published fails).
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
@@ -114,6 +117,15 @@ def prepare(name: str, data_dir: str | None, manual_dir: str | None) -> None:
         skip_registration=True,
       )
   builder = builder_cls(data_dir=data_dir, file_format='array_record')
+  with cache.lock(builder.data_dir, f'the TFDS {name} dataset', console.say):
+    if not os.path.isdir(builder.data_dir):  # else prepared meanwhile
+      _download_and_prepare(builder, name, manual_dir)
+
+
+def _download_and_prepare(builder, name: str, manual_dir) -> None:
+  """`prepare`'s work, holding the lock."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   try:
     with (
       console.phase(

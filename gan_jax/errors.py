@@ -35,6 +35,15 @@ class Interrupted(Error, RuntimeError):
   """SIGTERM/SIGINT: a checkpoint of the current step was saved first."""
 
 
+class WriteFailed(Error, RuntimeError):
+  """A run's record or checkpoint could not be written (a full disk, say);
+  the newest complete checkpoint is kept for the rerun to resume from."""
+
+
+class LeaseHeld(Error, RuntimeError):
+  """A directory another live process writes (gan_jax.lease)."""
+
+
 class ReportError(Error, ValueError):
   """An input the report cannot read; the message says what was expected."""
 

@@ -52,7 +52,7 @@ from absl import app, flags, logging
 import jax
 import numpy as np
 
-from gan_jax import batching, checkpoint, data, metrics, registry, rundir
+from gan_jax import batching, cache, checkpoint, data, metrics, registry, rundir
 from gan_jax import console, generator, validate
 from gan_jax.errors import Error
 from gan_jax.metrics import stats
@@ -107,7 +107,8 @@ class Evaluator:
     """The metrics (but cas, augment) of num_samples real examples scored
     as generated ones: the first of config.data's training split, or fresh
     mixture draws from fold_in(REFERENCE_SEED, 3). Images' are cached per
-    protocol in eval.cache_dir/real_data/<hash>.json."""
+    protocol in eval.cache_dir/real_data/<hash>.json, a shared cache entry
+    (gan_jax.cache: one of the processes asking at once computes it)."""
     if self._real_data is not None:
       return self._real_data
     names = [n for n in self.names if 'labels' not in metrics.METRICS[n].needs]
@@ -127,21 +128,33 @@ class Evaluator:
     folder = os.path.join(
       os.path.expanduser(self.config.eval.cache_dir), REAL_DATA
     )
-    path = os.path.join(folder, hashlib.sha1(key.encode()).hexdigest()[:16])
-    try:
-      cached = rundir.read_json(path + '.json')
-    except ValueError:  # a damaged cache file is computed again
-      cached = None
-    if cached is not None and cached.get('which') == which:
-      self._real_data = cached['metrics']
-      return self._real_data
-    images = self.dataset.read(data_config, data_config.train_split)[0]
-    scores = self._scores(data.symmetric_pixels(images[:n]), names)
-    if jax.process_index() == 0:
-      os.makedirs(folder, exist_ok=True)
-      rundir.write_json(path + '.json', {'which': which, 'metrics': scores})
-    self._real_data = scores
-    return scores
+    name = hashlib.sha1(key.encode()).hexdigest()[:16] + '.json'
+
+    def read(path):  # a damaged cache file is computed again
+      try:
+        cached = rundir.read_json(path)
+      except (OSError, ValueError):
+        return None
+      if isinstance(cached, dict) and cached.get('which') == which:
+        return cached.get('metrics')
+      return None
+
+    def compute(path):
+      images = self.dataset.read(data_config, data_config.train_split)[0]
+      scores = self._scores(data.symmetric_pixels(images[:n]), names)
+      if jax.process_index() == 0:
+        rundir.write_json(path, {'which': which, 'metrics': scores})
+      return scores
+
+    self._real_data = cache.read_or_build(
+      os.path.join(folder, name),
+      read,
+      compute,
+      f'the real-data scores {name}',
+      console.say,
+      wait=jax.process_index() == 0,  # the others of a multi-host run: own copy
+    )
+    return self._real_data
 
   def _scores(self, samples, names) -> dict[str, float]:
     """self(samples) restricted to the metrics `names`."""

@@ -19,12 +19,18 @@ through it.
   WORKDIR/environment.jsonl    where each start ran: backend, devices,
                                versions, backend-resolved model fields
   WORKDIR/model_<i>/           the members of a num_models run
+  WORKDIR/.lease               the lease of the process writing the run
+                               (host, pid, since; gan_jax.lease)
   SWEEP/sweep.json             a sweep's index; SWEEP/<point>/ run directories
 """
 
+import contextlib
+import csv
+import io
 import json
 import os
 import re
+import uuid
 
 import numpy as np
 from PIL import Image
@@ -44,6 +50,7 @@ RESULTS = 'results.json'
 EVALUATIONS = 'evaluations.jsonl'
 ENVIRONMENT = 'environment.jsonl'
 SWEEP_INDEX = 'sweep.json'
+LEASE = '.lease'  # the writer's lease on a run directory (gan_jax.lease)
 # Config fields a run resumes with changed: more steps extend it.
 RESUMABLE_CHANGES = ('num_steps',)
 _SAMPLE = re.compile(r'step_(\d+)\.png$')
@@ -131,33 +138,112 @@ def progress(steps: list[int], num_steps: int) -> tuple[str, int]:
   return ('partial' if step else 'pending'), step
 
 
-# ---- Atomic writes: a reader never sees half a file.
+# ---- Writes that survive a cut: a reader never sees half a file or a
+# merged line (a kill, a full disk).
+
+
+def write_bytes(path: str, data: bytes) -> None:
+  """Writes `path` whole or not at all: `data` goes to a temporary of this
+  call's own in the same folder (two writers never share one), synced to
+  disk, then renamed over `path`. On failure the temporary is removed, the
+  old file is left as it was, and the error propagates."""
+  folder = os.path.dirname(path) or '.'
+  os.makedirs(folder, exist_ok=True)
+  tmp = os.path.join(
+    folder, f'.{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp'
+  )
+  # Not mkstemp: its files are 0600; these get the umask's mode, as open().
+  fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise
 
 
 def write_text(path: str, text: str) -> None:
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  with open(path + '.tmp', 'w') as f:
-    f.write(text)
-  os.replace(path + '.tmp', path)
+  """`text` as UTF-8, whole or not at all (write_bytes)."""
+  write_bytes(path, text.encode('utf-8'))
 
 
 def write_json(path: str, obj) -> None:
   write_text(path, json.dumps(obj, indent=2))
 
 
+def write_csv(path: str, rows) -> None:
+  """Rows (lists of cells, the header first) as CSV, whole or not at all."""
+  text = io.StringIO()
+  csv.writer(text).writerows(rows)
+  write_text(path, text.getvalue())
+
+
 def save_png(path: str, grid: np.ndarray) -> None:
-  """Writes a uint8 (H, W, 1 or 3) array as PNG."""
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  tmp = path + '.tmp'
+  """Writes a uint8 (H, W, 1 or 3) array as PNG, whole or not at all."""
+  png = io.BytesIO()
   Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(
-    tmp, format='PNG'
+    png, format='PNG'
   )
-  os.replace(tmp, path)
+  write_bytes(path, png.getvalue())
+
+
+def _end_last_line(f) -> None:
+  """Ends the binary file `f` (opened to append) on a newline: bytes after
+  its last newline are dropped, or ended with one where they are a whole
+  JSON value (a row written by hand, say)."""
+  end = pos = f.seek(0, os.SEEK_END)
+  keep = 0
+  while pos > 0:
+    start = max(0, pos - 4096)
+    f.seek(start)
+    newline = f.read(pos - start).rfind(b'\n')
+    if newline >= 0:
+      keep = start + newline + 1
+      break
+    pos = start
+  if keep == end:
+    return
+  f.seek(keep)
+  try:
+    json.loads(f.read())
+  except ValueError:
+    f.truncate(keep)
+  else:
+    f.write(b'\n')
+
+
+def open_jsonl(path: str):
+  """`path` opened to append rows (write_row), after dropping a cut last
+  line: the bytes after the last newline, left by a writer killed mid-row,
+  which would merge with the next row. A resumed run logs those rows again:
+  it restarts from a checkpoint older than any row being written (the loop
+  saves a step after logging it). Unbuffered: each row is one write."""
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  f = open(path, 'a+b', buffering=0)  # noqa: SIM115 (the caller closes it)
+  try:
+    _end_last_line(f)
+  except BaseException:
+    f.close()
+    raise
+  return f
+
+
+def write_row(f, row: dict) -> None:
+  """One JSON line in one write call (a file of open_jsonl): a kill leaves
+  rows whole or the last one cut, never two interleaved."""
+  data = (json.dumps(row) + '\n').encode('utf-8')
+  while data:  # a regular file takes it all at once but for a full disk
+    data = data[f.write(data) :]
 
 
 def append_jsonl(path: str, row: dict) -> None:
-  with open(path, 'a') as f:
-    f.write(json.dumps(row) + '\n')
+  """Appends one row to a JSON-lines file, after dropping a cut last line."""
+  with open_jsonl(path) as f:
+    write_row(f, row)
 
 
 # ---- Readers.

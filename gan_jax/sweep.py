@@ -12,13 +12,15 @@ plain run directory; `DIR/sweep.json` indexes them:
   {"config": "experiments/<study>.py:arg", "overrides": {command line},
    "base": {base config}, "reference": {the file's get_reference(arg)},
    "points": [{"name", "overrides", "group",
-   "workdir", "state": pending|partial|done|failed, "step", "error",
-   "results"}]}
+   "workdir", "state": pending|partial|running|done|failed, "step",
+   "error", "holder", "results"}]}
 `group` is the name without the seed; `step` is the newest checkpoint's;
-`results` is results.json's "metrics". The index is rebuilt from the run
-directories on every launch, so it always agrees with them. Rerunning the
-command resumes: done points are skipped, partial ones resume from their
-checkpoints.
+`results` is results.json's "metrics"; a `running` point is held by another
+process (`holder`: its lease, gan_jax.lease). The index is rebuilt from the
+run directories on every launch, so it always agrees with them. Rerunning
+the command resumes: done points are skipped, partial ones resume from
+their checkpoints, and points another process trains (an earlier launch
+still running, a requeued job's twin) are skipped, with a line saying so.
 
 Launchers: `local` runs points one after another in this process, or
 `--parallel=N` at once as subprocesses (each given one GPU, in turn, when the
@@ -37,10 +39,11 @@ import sys
 
 import ml_collections
 
-from gan_jax import checkpoint, losses, registry, rundir, train, validate
+from gan_jax import checkpoint, console, lease, losses, registry, rundir
+from gan_jax import train, validate
 from gan_jax import config as config_lib
 from gan_jax.config import is_seed
-from gan_jax.errors import ConfigError, Error, Interrupted
+from gan_jax.errors import ConfigError, Error, Interrupted, LeaseHeld
 
 LAUNCHERS = ('local', 'vmap', 'slurm', 'submitit_local')
 
@@ -220,6 +223,21 @@ class Sweep:
     """Indices of the points not yet done."""
     return [i for i in range(len(self.points)) if self.state(i)[0] != 'done']
 
+  def holder(self, i: int) -> dict | None:
+    """The lease record of the process training point `i`, or None."""
+    return lease.holder(self.workdir(i))
+
+  def free(self, i: int) -> bool:
+    """Whether point `i` may start here: False (and says so) while another
+    process trains it (its lease); that process finishes it."""
+    held = self.holder(i)
+    if held:
+      print(
+        f'skipped {self.names[i]}: {lease.describe(held)} is training it',
+        flush=True,
+      )
+    return not held
+
   def _read(self):
     return rundir.read_sweep_index(self.directory)
 
@@ -229,6 +247,9 @@ class Sweep:
     for i, (p, name) in enumerate(zip(self.points, self.names)):
       state, step = self.state(i)
       error = None if state == 'done' else self.errors.get(name)
+      held = self.holder(i) if state != 'done' else None
+      if held:
+        state, error = 'running', None
       points.append(
         {
           'name': name,
@@ -238,6 +259,7 @@ class Sweep:
           'state': 'failed' if error else state,
           'step': step,
           'error': error,
+          'holder': held and lease.describe(held),
           'results': (rundir.read_results(self.workdir(i)) or {}).get(
             'metrics'
           ),
@@ -267,11 +289,14 @@ def _jsonable(value):
 
 
 def _train_point(s: Sweep, i: int) -> str | None:
-  """Trains point `i` of sweep `s`; returns its error message or None."""
+  """Trains point `i` of sweep `s`; returns its error message or None (also
+  when another process holds it: that one trains it)."""
   try:
     train.train_and_evaluate(s.configs[i], s.workdir(i))
   except Interrupted:
     raise
+  except LeaseHeld as e:
+    print(f'skipped {s.names[i]}: {e}', flush=True)
   except Error as e:
     return str(e)
   return None
@@ -319,18 +344,21 @@ def run(
     if launcher == 'vmap':
       _run_vmapped(s, todo)
     elif launcher in ('slurm', 'submitit_local'):
-      _run_submitit(s, todo, launcher, slurm)
+      _run_submitit(s, [i for i in todo if s.free(i)], launcher, slurm)
     elif parallel > 1:
       _run_parallel(s, todo, parallel)
     else:
       for i in todo:
-        print(f'[{i + 1}/{len(s.points)}] {s.names[i]}', flush=True)
-        _record(s, i, _train_point(s, i))
+        if s.free(i):
+          print(f'[{i + 1}/{len(s.points)}] {s.names[i]}', flush=True)
+          _record(s, i, _train_point(s, i))
   finally:
     index = s.write_index()
-  failed = [p for p in index['points'] if p['state'] == 'failed']
-  for p in failed:
-    print(f'failed: {p["name"]}: {p["error"]}')
+  for p in index['points']:
+    if p['state'] == 'failed':
+      print(f'failed: {p["name"]}: {p["error"]}')
+    elif p['state'] == 'running':
+      print(f'still running: {p["name"]} ({p["holder"]})')
   return index
 
 
@@ -354,15 +382,20 @@ def _run_vmapped(s: Sweep, todo: list[int]) -> None:
       i
     )
   for members in groups.values():
+    members = [i for i in members if s.free(i)]
+    if not members:
+      continue
     names = ', '.join(s.names[i] for i in members)
     print(f'{len(members)} model(s) in one program: {names}', flush=True)
+    error = None
     try:
       train.train_models(
         [s.configs[i] for i in members], [s.workdir(i) for i in members]
       )
-      error = None
     except Interrupted:
       raise
+    except LeaseHeld as e:
+      print(f'skipped {names}: {e}', flush=True)
     except Error as e:
       error = str(e)
     for i in members:
@@ -394,11 +427,14 @@ def _run_parallel(s: Sweep, todo: list[int], parallel: int) -> None:
   running, queue = {}, list(todo)
   while queue or running:
     while queue and free:
-      i, slot = queue.pop(0), free.pop(0)
+      i = queue.pop(0)
+      if not s.free(i):
+        continue
+      slot = free.pop(0)
       env = dict(os.environ)
       if gpus:
         env['CUDA_VISIBLE_DEVICES'] = gpus[slot % len(gpus)]
-      log = open(os.path.join(s.directory, f'.{s.names[i]}.log'), 'w')
+      log = open(os.path.join(s.directory, f'.{s.names[i]}.log'), 'a')
       proc = subprocess.Popen(
         _worker_command(s.directory, i),
         env=env,
@@ -407,6 +443,8 @@ def _run_parallel(s: Sweep, todo: list[int], parallel: int) -> None:
       )
       running[proc.pid] = (proc, i, slot, log)
       print(f'started {s.names[i]} (pid {proc.pid})', flush=True)
+    if not running:
+      break
     pid, status = os.wait()
     if pid not in running:
       continue
@@ -454,6 +492,7 @@ def main(argv):
   if len(argv) != 3 or not argv[2].isdigit():
     sys.exit('error: usage: python -m gan_jax.sweep SWEEP_DIR POINT_INDEX')
   directory, i = argv[1], int(argv[2])
+  console.quiet_third_party()
   points = (rundir.read_sweep_index(directory) or {}).get('points')
   if points is not None and i >= len(points):
     sys.exit(

@@ -12,6 +12,7 @@ checkpoints go to its own workdir exactly as if it had run alone.
 
 import contextlib
 import dataclasses
+import errno
 import math
 import os
 import signal
@@ -26,10 +27,12 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gan_jax import checkpoint, config as config_lib, console, data, evaluate
-from gan_jax import generator, metrics, models, registry, rundir, sampling
+from gan_jax import generator, lease, metrics, models, registry, rundir
+from gan_jax import sampling
 from gan_jax import train_state, train_step as ts, validate, writers
 from gan_jax.models import mlp
-from gan_jax.errors import ConfigError, Interrupted, TrainingDiverged
+from gan_jax.errors import ConfigError, Interrupted, LeaseHeld
+from gan_jax.errors import TrainingDiverged, WriteFailed
 
 SAMPLE_SALT = 1234567  # fixed-noise grid: fold_in(PRNGKey(seed), SAMPLE_SALT)
 # Fields a rerun in the same workdir may change: extending a run is resuming.
@@ -110,6 +113,7 @@ class Member:
       os.path.join(workdir, rundir.CHECKPOINTS),
       config.checkpoint_every,
       config.keep_checkpoints,
+      writer=True,
     )
     self.best = rundir.read_best(workdir)  # {'metric', 'step', 'value'}
     self.z_fixed, self.y_fixed, self.grid_cols = sampling.grid_inputs(
@@ -170,11 +174,12 @@ class Member:
     best = self.best and self.best['value']
     if metric and metrics.is_better(metric, value, best):
       best_mngr = checkpoint.manager(
-        os.path.join(self.workdir, rundir.BEST_CHECKPOINT), 1, 1
+        os.path.join(self.workdir, rundir.BEST_CHECKPOINT), 1, 1, writer=True
       )
-      checkpoint.save(best_mngr, step, state, force=True)
-      best_mngr.wait_until_finished()
-      best_mngr.close()
+      try:
+        checkpoint.save(best_mngr, step, state, force=True)
+      finally:
+        checkpoint.close(best_mngr)
       self.best = {'metric': metric, 'step': step, 'value': value}
       if self.writes:
         rundir.write_best(self.workdir, self.best)
@@ -202,10 +207,13 @@ class Member:
     checkpoint.save(self.mngr, step, state, force=True)
 
   def close(self) -> None:
-    if self._writer is not None:
-      self._writer.close()
-    self.mngr.wait_until_finished()
-    self.mngr.close()
+    """Closes the checkpoint manager (after its last save), then the
+    writers, each even when the other fails; OSError when a write failed."""
+    try:
+      checkpoint.close(self.mngr)
+    finally:
+      if self._writer is not None:
+        self._writer.close()
 
 
 @dataclasses.dataclass
@@ -274,11 +282,32 @@ def _environment(config, step: int) -> dict:
   }
 
 
+@contextlib.contextmanager
+def leases(workdirs):
+  """Holds the lease of every workdir (gan_jax.lease) inside the block:
+  process 0 takes them, and every process raises LeaseHeld when it could
+  not (the other processes of a multi-host run write nothing themselves)."""
+  held, error = [], None
+  if jax.process_index() == 0:
+    try:
+      for w in workdirs:
+        held.append(lease.Lease(w).acquire())
+    except LeaseHeld as e:
+      error = e
+  try:
+    if not checkpoint.all_processes(error is None):
+      raise error or LeaseHeld(
+        f'process 0 could not take the lease of {", ".join(workdirs)}.'
+      )
+    yield
+  finally:
+    for h in held:
+      h.release()
+
+
 def setup(configs, workdirs, allow_config_change) -> Setup:
-  """Validates, then builds the run: input errors leave nothing written."""
-  for c in configs:
-    validate.validate(c)
-  _check_vmappable(configs)
+  """Builds the run from validated configs whose workdirs this process
+  holds (`leases`): input errors leave nothing written."""
   config = configs[0]
   mesh = _mesh(config)
   replicated = NamedSharding(mesh, P())
@@ -323,7 +352,13 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
   environment = _environment(config, int(states[0].step))
   for m in members:  # a finished run is left untouched
     if m.writes and environment['step'] < config.num_steps:
-      rundir.append_environment(m.workdir, environment)
+      try:
+        rundir.append_environment(m.workdir, environment)
+      except OSError as e:
+        raise WriteFailed(
+          f'cannot write {e.filename or m.workdir}: {e.strerror}; free '
+          'space (or pass a writable --workdir), then rerun the same command.'
+        ) from e
   # ---- Update step and sampler.
   return Setup(
     config=config,
@@ -347,7 +382,16 @@ def train_models(
   One model runs as is; K > 1 run as one vmapped program and the returned
   state has a leading model axis. See train_and_evaluate.
   """
-  run = setup(configs, workdirs, allow_config_change)
+  for c in configs:
+    validate.validate(c)
+  _check_vmappable(configs)
+  with leases(workdirs):
+    return _train(setup(configs, workdirs, allow_config_change))
+
+
+def _train(run: Setup) -> train_state.TrainState:
+  """The loop of a set-up run, or nothing to do when it is finished."""
+  workdirs = [m.workdir for m in run.members]
   if run.first_step >= run.config.num_steps:
     for m in run.members:
       m.close()
@@ -403,13 +447,16 @@ def loop(run: Setup) -> train_state.TrainState:
   A signal saves the current step (one more dispatch if it is not saved
   yet), then raises Interrupted; one that arrives during the last step's
   hooks lets the run finish (results.json, summary) and raises after, so a
-  sweep stops too. No state is saved unchecked for NaN.
+  sweep stops too. No state is saved unchecked for NaN. A record or
+  checkpoint that cannot be written (a full disk) ends the run with
+  WriteFailed, once every member is closed (`_write_failed`).
   """
   config, members, k = run.config, run.members, len(run.members)
   every = config.steps_per_dispatch
   state, step, saved = run.state, run.first_step, run.first_step
   t_last, s_last = time.perf_counter(), step
   bar = console.bar(config.num_steps, initial=step, shown=members[0].writes)
+  failed = None  # the first OSError of a write
   try:
     with preemption() as stop:
       while step < config.num_steps and not (stop and saved == step):
@@ -437,10 +484,17 @@ def loop(run: Setup) -> train_state.TrainState:
           )
         _hooks(run, state, step, last, due_ckpt)
         saved = step if due_ckpt else saved
+  except OSError as e:
+    failed = e
   finally:
     bar.close()
-    for m in members:
-      m.close()
+    for m in members:  # all of them, whatever failed
+      try:
+        m.close()
+      except OSError as e:
+        failed = failed or e
+  if failed:
+    raise _write_failed(members, failed) from failed
   signame = signal.Signals(stop[0]).name if stop else ''
   if stop and step < config.num_steps:
     where = ', '.join(str(m.mngr.directory) for m in members)
@@ -457,6 +511,30 @@ def loop(run: Setup) -> train_state.TrainState:
       '(finished runs are skipped).'
     )
   return state
+
+
+def _write_failed(members, e: OSError) -> WriteFailed:
+  """The one line a failed write ends the run with: what could not be
+  written and why, and the step the same command resumes from (the newest
+  complete checkpoint of every member: read once they are closed)."""
+  steps = [
+    max(checkpoint.committed_steps(str(m.mngr.directory)), default=0)
+    for m in members
+  ]
+  folders = ', '.join(str(m.mngr.directory) for m in members)
+  resume = (
+    f'the newest complete checkpoint is step {min(steps)} in {folders}'
+    if min(steps)
+    else f'there is no complete checkpoint in {folders} yet'
+  )
+  why, fix = e.strerror or str(e), 'Fix that'
+  if e.errno in (errno.ENOSPC, errno.EDQUOT):
+    why, fix = f'the disk is full ({why})', 'Free space'
+  where = e.filename or ', '.join(m.workdir for m in members)
+  return WriteFailed(
+    f'cannot write {where}: {why}; {resume}. {fix}, then rerun the same '
+    'command to resume.'
+  )
 
 
 def _rates(steps_per_sec: float, batch_size: int) -> dict:

@@ -1,7 +1,6 @@
 """What a run writes as it trains: metrics (JSON lines + TensorBoard) and
 pictures of samples (image grids, scatter plots of toy data)."""
 
-import json
 import os
 
 import numpy as np
@@ -57,21 +56,22 @@ class MetricWriter:
   """Appends `{'step': s, **scalars}` to metrics.jsonl and TensorBoard.
 
   Only the process that should write (process 0) creates one; the others use
-  `MetricWriter(None)`, which writes nothing.
+  `MetricWriter(None)`, which writes nothing. A cut last line left by a
+  killed run is dropped first, and each row reaches the file as it is
+  logged (rundir.open_jsonl), so a kill loses at most the row being written.
   """
 
   def __init__(self, workdir: str | None):
     self._jsonl = self._tb = None
     if workdir is not None:
-      self._jsonl = open(os.path.join(workdir, rundir.METRICS), 'a')
+      self._jsonl = rundir.open_jsonl(os.path.join(workdir, rundir.METRICS))
       self._tb = SummaryWriter(workdir)
 
   def scalars(self, step: int, scalars: dict) -> None:
     if self._jsonl is None:
       return
     row = {'step': int(step), **{k: float(v) for k, v in scalars.items()}}
-    self._jsonl.write(json.dumps(row) + '\n')
-    self._jsonl.flush()
+    rundir.write_row(self._jsonl, row)
     for k, v in scalars.items():
       self._tb.add_scalar(k, float(v), int(step))
 
@@ -80,6 +80,11 @@ class MetricWriter:
       self._tb.add_image(tag, grid, int(step), dataformats='HWC')
 
   def close(self) -> None:
-    if self._jsonl is not None:
+    """Closes metrics.jsonl and TensorBoard's writer, the latter even when
+    the former fails (a full disk); raises the first failure."""
+    if self._jsonl is None:
+      return
+    try:
       self._jsonl.close()
+    finally:
       self._tb.close()

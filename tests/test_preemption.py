@@ -1,9 +1,13 @@
-"""Losing no work: SIGTERM saves and resumes exactly; finished runs and
-changed configs are left untouched."""
+"""Losing no work: SIGTERM saves and resumes exactly, a full disk ends the
+run in one line and resumes exactly; finished runs and changed configs are
+left untouched."""
 
+import errno
 import json
 import os
 import pathlib
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import train
+from gan_jax import checkpoint, rundir, train
 from gan_jax import errors
 from experiments import toy_ring
 
@@ -233,6 +237,128 @@ def test_diverging_lr_stops_run_and_keeps_finite_checkpoints(tmp_path):
     config, str(tmp_path), allow_config_change=True
   )
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state))
+
+
+# launch.py where every write fails (the file size limit at 0: EFBIG, as
+# ENOSPC on a full disk) from the save of step {step} until the run has
+# closed its checkpoint manager: the records before and after are whole.
+_FULL_DISK = """
+import resource, runpy, sys
+from gan_jax import checkpoint
+save, close = checkpoint.save, checkpoint.close
+def limit(size):
+  resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+def failing_save(mngr, step, state, force=False):
+  if step == {step} and mngr.directory.name == 'checkpoints':
+    mngr.wait_until_finished()  # the previous save is whole
+    limit(0)
+  save(mngr, step, state, force=force)
+def close_then_free(mngr):
+  try:
+    close(mngr)
+  finally:
+    limit(resource.RLIM_INFINITY)
+checkpoint.save, checkpoint.close = failing_save, close_then_free
+sys.argv[0] = 'launch.py'
+runpy.run_path('launch.py', run_name='__main__')
+"""
+
+
+def test_failed_checkpoint_write_is_one_line_and_resume_is_exact(tmp_path):
+  """The disk fills during the save of step 250 (Orbax writes it in the
+  background and raises the failure at the next save, 300): the run ends
+  in one line naming the folder, the OS reason and the step 200 it resumes
+  from, without a traceback. The half-written step folder is never
+  restored: the rerun deletes it (250.orbax-checkpoint-tmp) and skips a
+  copy under the step's own name, as a filesystem without atomic renames
+  leaves it (Orbax lists it as a step); it ends equal to an uninterrupted
+  run, bitwise."""
+  workdir = tmp_path / 'full'
+  overrides = {
+    'num_steps': 400,
+    'checkpoint_every': 50,
+    'log_every': 200,
+    'eval.every': 200,
+    'sample_every': 100_000,
+  }
+  cmd, env = _toy_launch(workdir, overrides)
+  failing = [sys.executable, '-c', _FULL_DISK.format(step=250), *cmd[2:]]
+  r = subprocess.run(
+    failing, cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+  )
+  ckpts = workdir / 'checkpoints'
+  assert r.returncode == 1
+  for noise in ('Traceback', 'Exception', 'Event loop is closed'):
+    assert noise not in r.stderr, r.stderr[-3000:]
+  assert not re.search(r'^E\d{4} ', r.stderr, re.M), r.stderr[-3000:]  # absl
+  assert r.stderr.strip().splitlines()[-1] == (
+    f'error: cannot write {ckpts}: File too large; the newest complete '
+    f'checkpoint is step 200 in {ckpts}. Fix that, then rerun the same '
+    'command to resume.'
+  )
+  assert checkpoint.committed_steps(str(ckpts)) == [100, 150, 200]
+  partial = ckpts / '250.orbax-checkpoint-tmp'
+  assert partial.is_dir()
+  shutil.copytree(partial, ckpts / '250')
+
+  r = subprocess.run(
+    cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+  )
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert f'skipping unreadable checkpoint {ckpts / "250"}' in r.stderr
+  assert f'resumed from step 200 in {ckpts}' in r.stdout
+  assert not partial.exists()
+  assert [p.name[:4] for p in (workdir / 'corrupt_checkpoints').iterdir()] == [
+    '250_'
+  ]
+  config = toy_ring.get_config('smoke')
+  config.update({k: v for k, v in overrides.items() if '.' not in k})
+  config.eval.every = overrides['eval.every']
+  resumed = train.train_and_evaluate(config, str(workdir))  # finished: loads
+  straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  assert int(resumed.step) == int(straight.step) == 400
+  for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(straight)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  results = [
+    rundir.read_results(str(w))['metrics']
+    for w in (workdir, tmp_path / 'straight')
+  ]
+  assert results[0] == results[1]
+
+
+def test_failed_record_write_is_one_error_and_resume_is_exact(
+  tmp_path, monkeypatch
+):
+  """A sample picture that cannot be written (the disk is full) at step
+  150 ends the run with WriteFailed naming the file, the full disk and the
+  newest complete checkpoint (100; 150 is saved after the pictures); the
+  rerun ends equal to an uninterrupted run, bitwise."""
+  config = _config(200)
+  config.checkpoint_every = config.sample_every = 50
+  workdir = tmp_path / 'run'
+  save_png = rundir.save_png
+
+  def full_disk(path, grid):
+    if rundir.sample_step(path) == 150:
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+    save_png(path, grid)
+
+  monkeypatch.setattr(rundir, 'save_png', full_disk)
+  with pytest.raises(errors.WriteFailed) as e:
+    train.train_and_evaluate(config, str(workdir))
+  ckpts = workdir / 'checkpoints'
+  assert str(e.value) == (
+    f'cannot write {rundir.sample_path(str(workdir), 150)}: the disk is '
+    f'full (No space left on device); the newest complete checkpoint is '
+    f'step 100 in {ckpts}. Free space, then rerun the same command to '
+    'resume.'
+  )
+  monkeypatch.undo()
+  resumed = train.train_and_evaluate(config, str(workdir))
+  straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  assert int(resumed.step) == int(straight.step) == 200
+  for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(straight)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 @pytest.mark.parametrize(

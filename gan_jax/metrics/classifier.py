@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import time
 
 import flax.linen as nn
@@ -28,10 +27,12 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from gan_jax import batching, console, data
+from gan_jax import batching, cache, console, data
 from gan_jax.models import layers
 
 VERSION = 1  # bump when the architecture or training recipe changes
+CLASSES = 10  # the MNIST-like datasets of the cached feature network
+PARAMS, INFO = 'params', 'info.json'  # what a cached LeNet's folder holds
 
 
 class LeNet(nn.Module):
@@ -125,7 +126,8 @@ def train(
     updates, opt = tx.update(grads, opt)
     return (optax.apply_updates(params, updates), opt), None
 
-  chunk = 100
+  # Steps past recipe.steps (in the last chunk) have learning rate 0.
+  chunk = min(100, recipe.steps)
   # The data are arguments, not constants folded into the program.
   run = jax.jit(
     lambda c, s, sets: jax.lax.scan(
@@ -169,47 +171,69 @@ def load_or_train(dataset, data_config, recipe: Recipe, cache_dir: str):
 
   dataset: an image entry of gan_jax.data.DATASETS. Returns (params, info)
   with info = {'name', 'test_accuracy', 'train_seconds', 'recipe'}. The
-  weights go to `cache_dir/<tag>/` (Orbax) and info.json is written last, so
-  a folder without it is an interrupted write and is trained again.
+  folder `cache_dir/<tag>/` holds the weights (Orbax, params/) and
+  info.json, and is a shared cache entry (gan_jax.cache): of processes
+  asking at once one trains while the others wait, it is written in a
+  private folder and published whole, and a folder that cannot be read is
+  trained again.
   """
   tag = recipe.tag(dataset.name)
   folder = os.path.abspath(os.path.join(os.path.expanduser(cache_dir), tag))
-  info_path = os.path.join(folder, 'info.json')
-  ckptr = ocp.StandardCheckpointer()
-  classes = 10  # the MNIST-like datasets
-  if os.path.exists(info_path):
-    with open(info_path) as f:
+  return cache.read_or_build(
+    folder,
+    lambda path: _read(path, tag, dataset.shape),
+    lambda path: _train_into(path, tag, dataset, data_config, recipe),
+    f'the feature network {tag}',
+    console.say,
+    wait=jax.process_index() == 0,  # the others of a multi-host run: own copy
+  )
+
+
+def _read(folder: str, tag: str, shape):
+  """(params, info) of the LeNet cached in `folder`, or None when it is
+  missing or cannot be read."""
+  init = lambda: LeNet(CLASSES).init(
+    jax.random.PRNGKey(0), jnp.zeros((1, *shape))
+  )['params']
+  try:
+    with open(os.path.join(folder, INFO)) as f:
       info = json.load(f)
-    abstract = jax.eval_shape(
-      lambda: LeNet(classes).init(
-        jax.random.PRNGKey(0), jnp.zeros((1, *dataset.shape))
-      )['params']
-    )
-    try:
-      return ckptr.restore(os.path.join(folder, 'params'), abstract), info
-    except Exception as e:  # Orbax raises many types for damaged files.
-      logging.warning('retraining the classifier in %s (%s)', folder, e)
+    if info['name'] != tag:
+      raise ValueError(f'{INFO} names {info["name"]}')
+    path = os.path.join(folder, PARAMS)
+    params = ocp.StandardCheckpointer().restore(path, jax.eval_shape(init))
+  except Exception as e:  # noqa: BLE001 (Orbax raises many types)
+    if os.path.lexists(folder):
+      logging.warning('the cached classifier %s is unreadable (%s)', folder, e)
+    return None
+  return params, info
+
+
+def _train_into(folder: str, tag: str, dataset, data_config, recipe: Recipe):
+  """Trains the LeNet of `recipe` and publishes it as `folder` (process 0)."""
   images, labels = dataset.read(data_config, 'train')
   t0 = time.perf_counter()
   with console.phase(
     f'training the feature network {tag} ({recipe.steps} steps; cached in '
     f'{folder} for later runs)'
   ):
-    params = train(images, labels, recipe, classes, desc='LeNet')
+    params = train(images, labels, recipe, CLASSES, desc='LeNet')
   seconds = time.perf_counter() - t0
   test_images, test_labels = dataset.read(data_config, 'test')
   info = {
     'name': tag,
-    'test_accuracy': accuracy(params, test_images, test_labels, classes),
+    'test_accuracy': accuracy(params, test_images, test_labels, CLASSES),
     'train_seconds': round(seconds, 1),
     'recipe': dataclasses.asdict(recipe),
   }
-  if jax.process_index() == 0:
-    shutil.rmtree(folder, ignore_errors=True)
-    ckptr.save(os.path.join(folder, 'params'), params)
-    ckptr.wait_until_finished()
-    with open(info_path, 'w') as f:
-      json.dump(info, f, indent=2)
+  first = jax.process_index() == 0
+  with cache.publishing(folder, publish=first) as private:
+    if first:
+      ckptr = ocp.StandardCheckpointer()
+      ckptr.save(os.path.join(private, PARAMS), params)
+      ckptr.wait_until_finished()
+      with open(os.path.join(private, INFO), 'w') as f:
+        json.dump(info, f, indent=2)
   return params, info
 
 

@@ -5,6 +5,7 @@ import sys
 
 from absl import flags
 
+from gan_jax import rundir
 from gan_jax.errors import ReportError, closest_first
 from gan_jax.report import docs, figures, read, stats, tables
 
@@ -135,8 +136,7 @@ def _docs(files: list[str]) -> list[str]:
     except (OSError, ReportError) as e:
       raise SystemExit(f'error: {e}') from None
     if fresh != text:
-      with open(path, 'w') as f:
-        f.write(fresh)
+      rundir.write_text(path, fresh)
       written.append(path)
   if stale:
     raise SystemExit(

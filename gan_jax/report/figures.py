@@ -2,6 +2,7 @@
 write_report, which writes them with the tables."""
 
 import dataclasses
+import io
 import os
 import re
 import statistics
@@ -26,9 +27,18 @@ def _colors(n: int) -> list:
 
 
 def _save(fig: Figure, path: str, dpi: int = 100) -> str:
-  """Writes `fig` to `path`; returns `path`."""
+  """Writes `fig` to `path` (its format by the extension), whole or not at
+  all; returns `path`."""
   FigureCanvasAgg(fig)
-  fig.savefig(path, dpi=dpi, bbox_inches='tight', pad_inches=0.05)
+  data = io.BytesIO()
+  fig.savefig(
+    data,
+    format=os.path.splitext(path)[1][1:],
+    dpi=dpi,
+    bbox_inches='tight',
+    pad_inches=0.05,
+  )
+  rundir.write_bytes(path, data.getvalue())
   return path
 
 

@@ -18,6 +18,7 @@ import json
 import math
 import os
 
+from gan_jax import rundir
 from gan_jax.config import flatten, is_seed
 from gan_jax.errors import ReportError
 from gan_jax.report.verdict import Sample
@@ -191,11 +192,11 @@ def load(path: str) -> Records:
 
 def write_curves(path: str, rows) -> None:
   """evals_runs.csv of `rows` (group, run, metric, step, value)."""
-  with open(path, 'w', newline='') as f:
-    w = csv.writer(f)
-    w.writerow(['group', 'run', 'metric', 'step', 'value'])
-    for group, run, metric, step, value in rows:
-      w.writerow([group, run, metric, int(step), repr(float(value))])
+  rundir.write_csv(
+    path,
+    [['group', 'run', 'metric', 'step', 'value']]
+    + [[g, r, m, int(s), repr(float(v))] for g, r, m, s, v in rows],
+  )
 
 
 def write_groups(path: str, groups: dict[str, dict]) -> None:
@@ -206,8 +207,7 @@ def write_groups(path: str, groups: dict[str, dict]) -> None:
     f'{json.dumps(name)}: {json.dumps(entry, sort_keys=True)}'
     for name, entry in groups.items()
   ]
-  with open(path, 'w') as f:
-    f.write('{\n' + ',\n'.join(lines) + '\n}\n')
+  rundir.write_text(path, '{\n' + ',\n'.join(lines) + '\n}\n')
 
 
 def group_entry(g) -> dict:
@@ -218,6 +218,4 @@ def group_entry(g) -> dict:
 
 def write_reference(path: str, reference: dict) -> None:
   """reference.json: one experiment file's get_reference()."""
-  with open(path, 'w') as f:
-    json.dump(reference, f, indent=1)
-    f.write('\n')
+  rundir.write_text(path, json.dumps(reference, indent=1) + '\n')

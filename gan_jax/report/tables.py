@@ -1,7 +1,6 @@
 """The tables (results.md, results.csv, evals.csv, trend_<metric>.md) and
 the results' notes."""
 
-import csv
 import json
 import math
 import os
@@ -84,18 +83,16 @@ def write_table(
   ]
   text += ['', *(f'- {n}' for n in notes)] if notes else []
   text += sections
-  with open(path_md, 'w') as f:
-    f.write('\n'.join(text) + '\n')
-  with open(path_csv, 'w', newline='') as f:
-    w = csv.writer(f)
-    w.writerow(head + [f'{k}_{s}' for k in stats for s in ('mean', 'std')])
-    for r in rows:
-      cells = _head_cells(r, keys)
-      for k in stats:
-        cells += [
-          '' if x is None else repr(x) for x in r.stats.get(k, (None,) * 2)
-        ]
-      w.writerow(cells)
+  rundir.write_text(path_md, '\n'.join(text) + '\n')
+  table = [head + [f'{k}_{s}' for k in stats for s in ('mean', 'std')]]
+  for r in rows:
+    cells = _head_cells(r, keys)
+    for k in stats:
+      cells += [
+        '' if x is None else repr(x) for x in r.stats.get(k, (None,) * 2)
+      ]
+    table.append(cells)
+  rundir.write_csv(path_csv, table)
 
 
 def best_of_table(groups: list[Group]) -> list[str]:
@@ -253,8 +250,7 @@ def write_trend(
     '',
     *md_table(sat_head, sat_body),
   ]
-  with open(path_md, 'w') as f:
-    f.write('\n'.join(text) + '\n')
+  rundir.write_text(path_md, '\n'.join(text) + '\n')
 
 
 def write_evals(
@@ -265,16 +261,14 @@ def write_evals(
   runs that logged it (stats.aggregate); and path_runs, every run's own
   curves (group, run directory's name, metric, step, value), which outlive
   the run directories."""
-  rows = []
-  with open(path_csv, 'w', newline='') as f:
-    w = csv.writer(f)
-    w.writerow(['group', 'metric', 'step', 'mean', 'min', 'max'])
-    for g in groups:
-      for m in metrics:
-        curves = [stats.series(r.evals, m) for r in g.runs]
-        for step, *values in zip(*stats.aggregate(curves)):
-          w.writerow([g.label, m, int(step), *(repr(float(v)) for v in values)])
-        for r, (steps, values) in zip(g.runs, curves):
-          name = os.path.basename(os.path.normpath(r.path))
-          rows += [(g.label, name, m, s, v) for s, v in zip(steps, values)]
+  rows, table = [], [['group', 'metric', 'step', 'mean', 'min', 'max']]
+  for g in groups:
+    for m in metrics:
+      curves = [stats.series(r.evals, m) for r in g.runs]
+      for step, *values in zip(*stats.aggregate(curves)):
+        table.append([g.label, m, int(step), *(repr(float(v)) for v in values)])
+      for r, (steps, values) in zip(g.runs, curves):
+        name = os.path.basename(os.path.normpath(r.path))
+        rows += [(g.label, name, m, s, v) for s, v in zip(steps, values)]
+  rundir.write_csv(path_csv, table)
   records.write_curves(path_runs, rows)
