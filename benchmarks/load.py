@@ -5,7 +5,7 @@ import os
 import time
 
 
-def _busy_seconds():
+def busy_seconds():
   """CPU seconds used by all processes since boot (Linux), else None."""
   try:
     with open('/proc/stat') as f:
@@ -18,12 +18,12 @@ def _busy_seconds():
 
 def timed(fn):
   """(seconds, background cores) of fn(): cores other processes used."""
-  busy, own, t = _busy_seconds(), sum(os.times()[:2]), time.perf_counter()
+  busy, own, t = busy_seconds(), sum(os.times()[:2]), time.perf_counter()
   fn()
   t = time.perf_counter() - t
   if busy is None:
     return t, math.nan
-  other = _busy_seconds() - busy - (sum(os.times()[:2]) - own)
+  other = busy_seconds() - busy - (sum(os.times()[:2]) - own)
   return t, max(0.0, other / t)
 
 

@@ -12,6 +12,7 @@ figure of them in the complex plane, step_<N>.png (Berard et al. 2020,
 Fig. 4). --dense forms the n x n matrix instead (small models only).
 """
 
+import io
 import os
 import sys
 import time
@@ -97,8 +98,10 @@ def _figure(path: str, result: dict, title: str) -> None:
   ax.set_title(title)
   ax.legend()
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  png = io.BytesIO()
+  fig.savefig(png, format='png', dpi=100)
   plt.close(fig)
+  rundir.write_bytes(path, png.getvalue())
 
 
 def main(argv):

@@ -11,6 +11,7 @@ samples as <out>_labels.npy (int32 (num,)); its grid has one row per class
 and the same z down each column.
 """
 
+import io
 import os
 import sys
 
@@ -29,6 +30,13 @@ flags.DEFINE_integer('step', None, 'Checkpoint step (default: newest).')
 flags.DEFINE_integer('seed', 0, 'Seed of the noise z.')
 flags.mark_flags_as_required(['workdir', 'out'])
 FLAGS = flags.FLAGS
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+  """`array` as a .npy file, written whole or not at all."""
+  data = io.BytesIO()
+  np.save(data, array)
+  rundir.write_bytes(path, data.getvalue())
 
 
 def main(argv):
@@ -50,9 +58,9 @@ def main(argv):
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   if ext == '.npy':
     samples, labels = sampler.draw(state, FLAGS.num, key)
-    np.save(FLAGS.out, samples.astype(np.float32))
+    _save_npy(FLAGS.out, samples.astype(np.float32))
     if k:
-      np.save(FLAGS.out[:-4] + '_labels.npy', labels)
+      _save_npy(FLAGS.out[:-4] + '_labels.npy', labels)
   else:
     z, y, cols = sampling.grid_inputs(
       key, FLAGS.num, config.model.z_dim, k, config.model.z_prior

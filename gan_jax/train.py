@@ -177,6 +177,8 @@ class Member:
         os.path.join(self.workdir, rundir.BEST_CHECKPOINT), 1, 1, writer=True
       )
       try:
+        if step in best_mngr.all_steps():  # a resumed run saves it again
+          best_mngr.delete(step)
         checkpoint.save(best_mngr, step, state, force=True)
       finally:
         checkpoint.close(best_mngr)
@@ -252,13 +254,20 @@ def _mesh(config):
 
 def _initial_states(members, init, replicated) -> list:
   """Each member's state from its seed or its newest checkpoint; members
-  stopped during a save go back to the step they all have."""
-  states = [m.restore(init(jax.random.PRNGKey(m.config.seed))) for m in members]
+  stopped during a save go back to the step they all have (from their seed
+  when one has none), and their newer checkpoints are deleted: training
+  saves those steps again, bitwise the same."""
+  fresh = [init(jax.random.PRNGKey(m.config.seed)) for m in members]
+  states = [m.restore(s) for m, s in zip(members, fresh)]
   first = min(int(s.step) for s in states)
-  states = [
-    checkpoint.restore_step(m.mngr, s, first) if s.step > first else s
-    for m, s in zip(members, states)
-  ]
+  for i, (m, s) in enumerate(zip(members, states)):
+    if int(s.step) > first:
+      for step in [t for t in m.mngr.all_steps() if t > first]:
+        m.mngr.delete(step)
+      console.say(f'{m.name}: back to step {first}, the step all members have')
+      states[i] = (
+        checkpoint.restore_step(m.mngr, s, first) if first else fresh[i]
+      )
   return [
     jax.device_put(
       train_state.set_hyperparameters(s, m.config.optim), replicated

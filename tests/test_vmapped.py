@@ -77,6 +77,29 @@ def test_num_models_writes_one_run_per_seed_and_resumes_exactly(tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+def test_members_killed_in_a_save_go_back_to_their_common_step(tmp_path):
+  """A kill inside the save of step 200 left model_0 with [100, 200] and a
+  best checkpoint of step 200, model_1 with [100] (and a kill inside the
+  first save, no checkpoint at all): the rerun takes both back to the step
+  they share, saves those steps again, and ends as an uninterrupted run."""
+  config = _config(seed=3, num_models=2, num_steps=300, checkpoint_every=100)
+  config.eval.every = 100
+  straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  for keep in (100, 0):
+    short = _config(seed=3, num_models=2, num_steps=200, checkpoint_every=100)
+    short.eval.every = 100
+    killed = tmp_path / f'killed_{keep}'
+    train.train_and_evaluate(short, str(killed))
+    for step in (200, 100):
+      if step > keep:
+        (killed / 'model_1' / 'checkpoints' / str(step)).rename(
+          tmp_path / f'gone_{keep}_{step}'
+        )
+    resumed = train.train_and_evaluate(config, str(killed))
+    for a, b in zip(_leaves(resumed), _leaves(straight)):
+      np.testing.assert_array_equal(a, b)
+
+
 def test_models_differing_in_other_fields_are_refused(tmp_path):
   with pytest.raises(errors.ConfigError, match='differ only in'):
     train.train_models(
