@@ -158,7 +158,7 @@ def get_config(arg=None):
 
 def get_hyper(arg=None):
   return hyper.product(
-    [hyper.sweep('loss', ['non_saturating', 'hinge']), hyper.sweep('seed', [0, 1])]
+    [hyper.sweep('loss', ['non_saturating', 'hinge']), hyper.sweep('seed', [0])]
   )
 """
 
@@ -188,8 +188,8 @@ def test_two_parallel_sweeps_over_one_directory_train_each_point_once(
   outs = [p.communicate(timeout=600)[0] for p in procs]
   assert [p.returncode for p in procs] == [0, 0], outs
   index = json.loads((directory / rundir.SWEEP_INDEX).read_text())
-  assert [p['state'] for p in index['points']] == ['done'] * 4
+  assert [p['state'] for p in index['points']] == ['done'] * 2
   for point in index['points']:
     starts = (directory / point['workdir'] / rundir.ENVIRONMENT).read_text()
     assert len(starts.splitlines()) == 1, point['name']  # trained once
-  assert ', 0 done, 4 to run' in outs[1]  # it met the first one's points
+  assert ', 0 done, 2 to run' in outs[1]  # it met the first one's points
