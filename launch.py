@@ -15,7 +15,7 @@ import jax
 from ml_collections import config_flags
 
 from gan_jax import console, registry, sweep, train
-from gan_jax.errors import Error
+from gan_jax.errors import Error, flag_error
 
 config_flags.DEFINE_config_file(
   'config', None, 'Experiment config file.', lock_config=True
@@ -62,7 +62,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   except AttributeError as e:  # an override of a field the config lacks
     sys.exit(f'error: {_unknown_field(str(e), argv)}')
   except (flags.Error, Error) as e:
-    sys.exit(f'error: {console.flag_error(e, FLAGS)}')
+    sys.exit(f'error: {flag_error(e, FLAGS)}')
   return rest
 
 

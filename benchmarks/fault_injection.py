@@ -728,7 +728,12 @@ def run(args) -> bool:
     data.prepare('mnist', data_dir, args.manual_dir)
     print(f'MNIST prepared in {data_dir} ({time.perf_counter() - t:.0f} s)')
   legs = {
-    'mnist': mnist_leg(directory, os.path.abspath(args.manual_dir), data_dir),
+    # Relative to the repository, where every start runs.
+    'mnist': mnist_leg(
+      directory,
+      os.path.relpath(os.path.abspath(args.manual_dir), REPO),
+      data_dir,
+    ),
     'sweep': sweep_leg(directory),
   }
   for leg in legs.values():

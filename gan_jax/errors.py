@@ -5,6 +5,10 @@ Each message says what to change.
 """
 
 import difflib
+import re
+import sys
+
+from absl import flags
 
 
 class Error(Exception):
@@ -61,3 +65,35 @@ def check_name(kind: str, name: str, valid) -> None:
   if name not in valid:
     ordered = closest_first(name, valid)
     raise ConfigError(f'unknown {kind} {name!r}; valid: {", ".join(ordered)}')
+
+
+def flag_error(e: Exception, flag_values: flags.FlagValues) -> str:
+  """absl's error about a command line as one line: an unknown flag or enum
+  value with the valid ones closest first, every missing required flag, or
+  else the last line (config_flags ends a traceback with the reason) without
+  the exception's class."""
+  if isinstance(e, flags.UnrecognizedFlagError):
+    own = {  # the command's flags, not absl's or a library's
+      f.name
+      for module, module_flags in flag_values.flags_by_module_dict().items()
+      if module == sys.argv[0] or module.startswith('gan_jax.')
+      for f in module_flags
+    }
+    valid = closest_first(e.flagname, own)
+    return f'unknown flag --{e.flagname}; valid: --{", --".join(valid)}'
+  message = str(e)
+  missing = re.findall(
+    r'Flag --(\w+) must have a value other than None', message
+  )
+  if missing:
+    return f'missing required flag(s) --{", --".join(missing)}'
+  enum = re.fullmatch(
+    r'flag --(\w+)=(.*): value should be one of <(.*)>', message
+  )
+  if enum:
+    name, value, choices = enum.groups()
+    valid = closest_first(value, choices.split('|'))
+    return f'unknown --{name} value {value!r}; valid: {", ".join(valid)}'
+  last = [line.strip() for line in message.splitlines() if line.strip()][-1]
+  head, sep, tail = last.partition(': ')
+  return tail if sep and head.rsplit('.', 1)[-1].endswith('Error') else last

@@ -6,7 +6,7 @@ import sys
 from absl import flags
 
 from gan_jax import rundir
-from gan_jax.errors import ReportError, closest_first
+from gan_jax.errors import ReportError, closest_first, flag_error
 from gan_jax.report import docs, figures, read, stats, tables
 
 # Private: gan_jax.sample defines a global --out; both load in one process.
@@ -71,10 +71,7 @@ def _parse(argv: list[str]) -> tuple[list[str], str]:
   try:
     dirs = FLAGS(['gan_jax.report', *argv])[1:]
   except flags.Error as e:
-    # Imported here: console imports JAX, which the report never needs.
-    from gan_jax import console  # pylint: disable=g-import-not-at-top
-
-    raise SystemExit(f'error: {console.flag_error(e, FLAGS)}') from None
+    raise SystemExit(f'error: {flag_error(e, FLAGS)}') from None
   if FLAGS.help:
     print(f'{USAGE}\n\nDIR: run or sweep directory.\n')
     print(FLAGS.module_help(__name__).lstrip('\n'))
