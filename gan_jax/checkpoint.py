@@ -5,7 +5,9 @@ import logging
 import os
 import re
 import time
+from typing import Any
 
+import flax
 import jax
 from jax.experimental import multihost_utils
 import numpy as np
@@ -109,12 +111,45 @@ def restore_step(mngr: ocp.CheckpointManager, target, step: int):
       f'{sorted(mngr.all_steps())}.'
     )
   try:
-    return mngr.restore(step, args=ocp.args.StandardRestore(_abstract(target)))
+    return _restore(mngr, step, _abstract(target))
   except Exception as e:  # Orbax raises many types for damaged files.
     raise CheckpointError(
       f'checkpoint {step} in {mngr.directory} is unreadable ({type(e).__name__}'
       '); choose another step.'
     ) from e
+
+
+@flax.struct.dataclass
+class _BeforeAdaptive:
+  """The TrainState as checkpoints written before it held `adaptive` (D's
+  adaptive regularisers' memory) store it."""
+
+  step: Any
+  rng: Any
+  g_params: Any
+  g_stats: Any
+  d_params: Any
+  d_stats: Any
+  g_opt: Any
+  d_opt: Any
+  g_ema: Any
+
+
+def _restore(mngr: ocp.CheckpointManager, step: int, abstract):
+  """Checkpoint `step` into the abstract state; a checkpoint from before
+  TrainState.adaptive restores into a state whose `adaptive` is None."""
+  try:
+    return mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+  except ValueError:
+    if not isinstance(abstract, train_state.TrainState) or (
+      abstract.adaptive is not None
+    ):
+      raise
+    fields = {k: getattr(abstract, k) for k in _BeforeAdaptive.__annotations__}
+    old = mngr.restore(
+      step, args=ocp.args.StandardRestore(_BeforeAdaptive(**fields))
+    )
+    return train_state.TrainState(**vars(old), adaptive=None)
 
 
 def _abstract(target):
@@ -172,7 +207,7 @@ def restore_latest(mngr: ocp.CheckpointManager, target, writer=True):
   for step in steps:
     path = os.path.join(mngr.directory, str(step))
     try:
-      state = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+      state = _restore(mngr, step, abstract)
     except Exception as e:  # Orbax raises many types for damaged files.
       logging.warning(
         'skipping unreadable checkpoint %s (%s: %.200s)',
@@ -241,6 +276,7 @@ def restore_run(workdir: str, step: int | None = None):
       shape,
       jax.random.PRNGKey(0),
       config.ema_decay > 0,
+      adaptive=train_state.initial_adaptive(config),
     )
   )
   abstract = jax.tree.map(

@@ -147,6 +147,43 @@ def base_config() -> ml_collections.ConfigDict:
   # and fake, sigma_t = std, or decreasing linearly to 0 over anneal_steps
   # updates when anneal_steps > 0.
   c.instance_noise = ml_collections.ConfigDict({'std': 0.0, 'anneal_steps': 0})
+  # Data-efficient training (gan_jax/augment.py). augment.method: ''
+  # (none), 'diffaugment' (Zhao et al. 2020: `policy` on every image D
+  # sees, real and generated, in both players' losses and the penalties) or
+  # 'ada' (Karras et al. 2020: `ada_ops` each with probability p; p starts
+  # at ada_p and, with ada_target > 0, moves by sign(r_t - ada_target)
+  # B ada_interval / (ada_kimg 1000) every ada_interval D updates, r_t =
+  # E[sign D(x)] on the real batches; ada_target 0 keeps p fixed).
+  # reals_only: transform the real images only (the leaking baseline of
+  # Zhao et al. 2020, Table 4).
+  c.augment = ml_collections.ConfigDict(
+    {
+      'method': '',
+      'policy': 'color,translation,cutout',
+      'ada_ops': 'xflip,rotate90,xint,scale,rotate,aniso,xfrac,'
+      'brightness,contrast,lumaflip',
+      'ada_target': 0.6,
+      'ada_p': 0.0,
+      'ada_kimg': 500.0,
+      'ada_interval': 4,
+      'reals_only': False,
+    }
+  )
+  # LeCam (Tseng et al. 2021): weight * (E relu(D(x) - a_F)^2 + E relu(a_R -
+  # D(G(z)))^2) on D's logits, a_R, a_F moving averages (decay) of D's mean
+  # logit on real and generated batches, from update `start` on (before it
+  # the anchors follow the batch means and the term is off; google/lecam-gan:
+  # weight 0.3 with BigGAN on CIFAR, decay 0.99, start 1000).
+  c.lecam = ml_collections.ConfigDict(
+    {'weight': 0.0, 'decay': 0.99, 'start': 1000}
+  )
+  # Consistency regularisation: real * E||D(x) - D(T(x))||^2 (CR, Zhang et
+  # al. 2020: 10) and fake * the same on G's samples (bCR, Zhao et al. 2021:
+  # 10), T the DiffAugment ops of `policy` (the papers: flip and shift; a
+  # flipped digit is another digit).
+  c.consistency = ml_collections.ConfigDict(
+    {'real': 0.0, 'fake': 0.0, 'policy': 'translation'}
+  )
   c.d_weight_clip = 0.0  # clip D weights to [-c, c] (Arjovsky et al.: 0.01)
   c.ema_decay = 0.0  # EMA of G weights for samples/evals (e.g. 0.999)
   # The EMA copies G's weights up to this update and averages after it
@@ -197,7 +234,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.inception_path = config_dict.placeholder(str)  # FID Inception .npz
   c.eval.cache_dir = '~/.cache/gan_jax'  # trained LeNet weights
   c.eval.batch_size = 500  # generation and feature extraction
-  c.eval.parzen_grid = 10  # Parzen widths: logspace(-1, 0, parzen_grid)
+  c.eval.parzen_grid = 10
+  # D's overfitting: every evaluation scores D (inference mode, no
+  # augmentation) on the first d_images training images and as many of the
+  # test split, never trained on (0: off; image data only).
+  c.eval.d_images = 1000  # Parzen widths: logspace(-1, 0, parzen_grid)
   return c
 
 

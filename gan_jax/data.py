@@ -380,7 +380,10 @@ def draw_batch(config, source, keys, idx=None) -> dict:
   """An iteration's global batch from `draw_keys`' batch keys: {'real':
   (d_steps, B, *shape) with 'y_real' (d_steps, B) their labels, 'z'
   (d_steps, B, z_dim) from the prior, 'y_fake' (d_steps, B) the labels
-  y ~ U{0..K-1} asked of G}. source: the dataset's arrays (`load`).
+  y ~ U{0..K-1} asked of G}, and with augmentation 'aug': uint32 (d_steps,
+  B, 2) a key per example (gan_jax/augment.py draws every transform of an
+  example from its key, so the device count does not change them).
+  source: the dataset's arrays (`load`).
   'real' holds the examples at int32 `idx` (d_steps, B) when given (epoch
   batching), else uniform draws with replacement."""
   dataset = DATASETS[config.data.name]
@@ -398,7 +401,18 @@ def draw_batch(config, source, keys, idx=None) -> dict:
   y_fake = jax.random.randint(
     jax.random.fold_in(k_z, 1), (n, b), 0, dataset.num_classes
   )
-  return {'real': real, 'y_real': y_real, 'z': z, 'y_fake': y_fake}
+  batch = {'real': real, 'y_real': y_real, 'z': z, 'y_fake': y_fake}
+  if needs_augment_keys(config):
+    keys = jax.random.split(jax.random.fold_in(k_z, 2), n * b)
+    batch['aug'] = keys.reshape(n, b, *keys.shape[1:])
+  return batch
+
+
+def needs_augment_keys(config) -> bool:
+  """Whether a batch carries per-example augmentation keys: with
+  config.augment.method or consistency regularisation."""
+  cons = config.consistency
+  return bool(config.augment.method) or cons.real > 0 or cons.fake > 0
 
 
 def symmetric_pixels(images):

@@ -47,7 +47,8 @@ def vector_field(gan: GAN, config, state: TrainState, batch, key):
   gan: built with axis_name=updates.AXIS. batch: one minibatch {'real',
   'y_real', 'z', 'y_fake'} (B, ...); key: the step key (dropout, penalty
   points, instance noise), fixed, so v is a deterministic function.
-  Statistics and optimizer states are held at the state's.
+  Statistics, optimizer states and D's adaptive memory are held at the
+  state's.
   """
   w0, unravel = ravel_pytree((state.g_params, state.d_params))
   gradients = registry.resolve(schemes.SCHEMES[config.update_scheme].field)
@@ -56,7 +57,7 @@ def vector_field(gan: GAN, config, state: TrainState, batch, key):
   def field(w):
     g_params, d_params = unravel(w)
     g = Player(g_params, state.g_stats, None)
-    d = Player(d_params, state.d_stats, None)
+    d = Player(d_params, state.d_stats, None, state.adaptive)
     g_grads, d_grads = gradients(gan, rules, g, d, batch, key, state.step)
     return -ravel_pytree((g_grads, d_grads))[0]
 

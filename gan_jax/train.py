@@ -28,7 +28,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gan_jax import checkpoint, config as config_lib, console, data, evaluate
 from gan_jax import generator, lease, metrics, models, registry, rundir
-from gan_jax import sampling
+from gan_jax import overfitting, sampling
 from gan_jax import train_state, train_step as ts, validate, writers
 from gan_jax.models import mlp
 from gan_jax.errors import ConfigError, Interrupted, LeaseHeld
@@ -159,6 +159,8 @@ class Member:
     record = evaluate.evaluate_state(
       run.evaluator, run.sampler, state, self.config
     )
+    if run.probe:
+      record['metrics'] |= run.probe(state)
     console.say(
       f'{self.name} step {step}: '
       f'{console.scores(record["metrics"], record["real_data"])} '
@@ -227,6 +229,7 @@ class Setup:
   dataset: Any  # the data.DATASETS entry
   source: Any  # its arrays, replicated on every device
   evaluator: evaluate.Evaluator | None
+  probe: overfitting.Probe | None  # D on training and held-out images
   gan: train_state.GAN
   state: train_state.TrainState  # stacked on a model axis for K > 1
   first_step: int
@@ -340,6 +343,7 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
       'features)'
     ):
       evaluator = evaluate.Evaluator(config)
+  probe = evaluator and overfitting.probe(config, dataset)
   # ---- Run directories (config.json) and states, resumed where they can be.
   writes = jax.process_index() == 0
   members = [
@@ -354,6 +358,7 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
       k,
       config.ema_decay > 0,
       output_bias,
+      train_state.initial_adaptive(config),
     ),
     out_shardings=replicated,
   )
@@ -375,6 +380,7 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
     dataset=dataset,
     source=source,
     evaluator=evaluator,
+    probe=probe,
     gan=gan,
     state=states[0] if len(states) == 1 else _stack(states),
     first_step=int(states[0].step),

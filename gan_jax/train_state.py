@@ -41,6 +41,36 @@ class TrainState:
   g_opt: Any
   d_opt: Any
   g_ema: Any  # EMA of g_params (config.ema_decay > 0), else None
+  adaptive: Any = None  # D's regularisers' memory (Adaptive), else None
+
+
+@flax.struct.dataclass
+class Adaptive:
+  """What D's adaptive regularisers carry between updates (a field is None
+  when its method is off): ADA's probability p, the sum of the r_t of the
+  D updates since its last adjustment and their count; LeCam's anchors
+  (a_R, a_F) float32 (2,)."""
+
+  p: Any = None
+  signs: Any = None
+  count: Any = None
+  anchors: Any = None
+
+
+def initial_adaptive(config) -> Adaptive | None:
+  """The Adaptive of a fresh run of `config`, None when neither ADA nor
+  LeCam is on."""
+  ada = config.augment.method == 'ada'
+  lecam = config.lecam.weight > 0
+  if not (ada or lecam):
+    return None
+  zero = lambda: jnp.zeros((), jnp.float32)  # noqa: E731
+  return Adaptive(
+    p=jnp.full((), config.augment.ada_p, jnp.float32) if ada else None,
+    signs=zero() if ada else None,
+    count=jnp.zeros((), jnp.int32) if ada else None,
+    anchors=jnp.zeros((2,), jnp.float32) if lecam else None,
+  )
 
 
 OPTIM_FIELDS = (('lr', 'learning_rate'), ('b1', 'b1'), ('b2', 'b2'))
@@ -193,9 +223,10 @@ def set_hyperparameters(state: TrainState, optim) -> TrainState:
 
 
 def init_state(
-  gan: GAN, z_dim: int, shape, key, ema=False, output_bias=None
+  gan: GAN, z_dim: int, shape, key, ema=False, output_bias=None, adaptive=None
 ) -> TrainState:
-  """Initial parameters, optimizer states and base key from `key`.
+  """Initial parameters, optimizer states and base key from `key`;
+  `adaptive`: initial_adaptive(config).
 
   D is initialised on one pack (one example unless D is models.Packed).
   output_bias: (prod(shape),) for G's output layer (mlp.with_output_bias),
@@ -218,6 +249,7 @@ def init_state(
     g_opt=gan.g_tx.init(g_vars['params']),
     d_opt=gan.d_tx.init(d_vars['params']),
     g_ema=jax.tree.map(jnp.array, g_vars['params']) if ema else None,
+    adaptive=adaptive,
   )
 
 

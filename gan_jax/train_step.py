@@ -14,7 +14,7 @@ import functools
 import jax
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import data, registry, schemes, updates
+from gan_jax import augment, data, registry, schemes, updates
 from gan_jax.train_state import GAN, TrainState
 from gan_jax.updates import AXIS, Player, Rules
 
@@ -22,11 +22,13 @@ from gan_jax.updates import AXIS, Player, Rules
 def _players(state: TrainState) -> tuple[Player, Player]:
   """(G, D) slices of the state."""
   g = Player(state.g_params, state.g_stats, state.g_opt)
-  return g, Player(state.d_params, state.d_stats, state.d_opt)
+  d = Player(state.d_params, state.d_stats, state.d_opt, state.adaptive)
+  return g, d
 
 
 def _next_state(state, g: Player, d: Player, d_stats, rules) -> TrainState:
-  """The state after an iteration: G, D (with `d_stats`), EMA, step + 1."""
+  """The state after an iteration: G, D (with `d_stats` and its adaptive
+  memory), EMA, step + 1."""
   return state.replace(
     step=state.step + 1,
     g_params=g.params,
@@ -36,6 +38,7 @@ def _next_state(state, g: Player, d: Player, d_stats, rules) -> TrainState:
     g_opt=g.opt,
     d_opt=d.opt,
     g_ema=updates.ema(rules, state.g_ema, g.params, state.step),
+    adaptive=d.adaptive,
   )
 
 
@@ -48,7 +51,9 @@ def _step_both(gan, rules, state, g, d, g_grads, d_grads, field, batch):
   """(new state, metrics): G and D each take one optimizer step from the
   state's parameters, on g_grads and d_grads."""
   new_g = updates.g_apply(gan, g.replace(stats=field.g_stats), g_grads)
-  new_d = updates.d_apply(gan, rules, d, d_grads, field.d_stats)
+  new_d = updates.d_apply(
+    gan, rules, d, d_grads, field.d_stats, field.d.adaptive
+  )
   metrics = updates.metrics(
     field.d, field.g_loss, g_grads, batch['y_real'], batch['y_fake']
   )
@@ -82,12 +87,14 @@ def extragradient_step(
   batch = _one(batch)
   field = updates.game_gradients(gan, rules, g, d, batch, key, state.step)
   g_ahead = updates.g_apply(gan, g, field.g_grads)
-  d_ahead = updates.d_apply(gan, rules, d, field.d.grads, d.stats)
+  d_ahead = updates.d_apply(gan, rules, d, field.d.grads, d.stats, d.adaptive)
   ahead = updates.game_gradients(
     gan, rules, g_ahead, d_ahead, batch, key, state.step
   )
   new_g = updates.g_apply(gan, g.replace(stats=ahead.g_stats), ahead.g_grads)
-  new_d = updates.d_apply(gan, rules, d, ahead.d.grads, ahead.d_stats)
+  new_d = updates.d_apply(
+    gan, rules, d, ahead.d.grads, ahead.d_stats, field.d.adaptive
+  )
   metrics = updates.metrics(
     field.d, field.g_loss, field.g_grads, batch['y_real'], batch['y_fake']
   )
@@ -121,6 +128,7 @@ def unrolled_step(state: TrainState, batch, key, *, gan: GAN, rules: Rules):
   real, y_real, z, y_fake = (
     batch[k] for k in ('real', 'y_real', 'z', 'y_fake')
   )
+  aug = batch.get('aug')
   k_d, k_g = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
 
   def unrolled_loss(g_params):
@@ -128,15 +136,18 @@ def unrolled_step(state: TrainState, batch, key, *, gan: GAN, rules: Rules):
     d_k = d
     for _ in range(rules.unroll_steps):
       d_k, _ = updates.d_update(
-        gan, rules, d_k, real, y_real, fake, y_fake, k_d, state.step
+        gan, rules, d_k, real, y_real, fake, y_fake, k_d, state.step, aug
       )
     real_logits = None
     if rules.loss.g_needs_real:
+      seen = updates.transform(
+        rules, real, aug, augment.REAL, updates.ada_p(d_k.adaptive)
+      )
       (real_logits, _), _ = updates.apply_d(
-        gan, rules, d_k.params, d_k.stats, real, y_real, k_d
+        gan, rules, d_k.params, d_k.stats, seen, y_real, k_d
       )
     loss, _ = updates.g_loss(
-      gan, rules, fake, y_fake, d_k, real_logits, k_g, state.step
+      gan, rules, fake, y_fake, d_k, real_logits, k_g, state.step, aug=aug
     )
     return loss
 
@@ -159,7 +170,8 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, rules: Rules):
 
   batch: {'real': (d_steps, b, *shape) in [-1, 1], 'y_real': (d_steps, b)
     its labels, 'z': (d_steps, b, z_dim), 'y_fake': (d_steps, b) labels
-    asked of G}, b the per-device batch. key: per-step key (dropout, penalty
+    asked of G, with augmentation 'aug': (d_steps, b, 2) a key per example},
+    b the per-device batch. key: per-step key (dropout, penalty
     points, instance noise). Labels matter only to class-conditional models.
   D step i uses fold_in(key, i), the G update fold_in(key, d_steps). The
   generator forward of the last D step is reused for the G update through
@@ -170,6 +182,7 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, rules: Rules):
   key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
   g, d = _players(state)
   n = batch['z'].shape[0]
+  aug = batch.get('aug', [None] * n)
   for i in range(n):
     fake, g_vjp, g_stats = updates.generate(
       gan, rules, g.params, g.stats, batch['z'][i], batch['y_fake'][i]
@@ -185,6 +198,7 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, rules: Rules):
       batch['y_fake'][i],
       jax.random.fold_in(key, i),
       state.step,
+      aug[i],
     )
   y_fake = batch['y_fake'][n - 1]
   g, d_stats, g_loss, g_grads = updates.g_update(
@@ -198,6 +212,7 @@ def alternating_step(state: TrainState, batch, key, *, gan: GAN, rules: Rules):
     d_out.real_logits,
     jax.random.fold_in(key, n),
     state.step,
+    aug[n - 1],
   )
   metrics = updates.metrics(
     d_out, g_loss, g_grads, batch['y_real'][n - 1], y_fake

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import losses, models
+from gan_jax import augment, losses, models
 from gan_jax.models import conditional
 from gan_jax.train_state import GAN
 
@@ -59,7 +59,10 @@ class Rules:
   ac_weight; noise: instance noise; compute_dtype; g_slots: how many PacGAN
   pack slots G's BatchNorm normalises apart (1: the whole batch);
   d_weight_clip (0: none); shared_fake_pass; consensus_gamma; unroll_steps;
-  ema_decay (0: no EMA) and ema_start.
+  ema_decay (0: no EMA) and ema_start. Data-efficient training: policy,
+  the transform of the images D sees (augment.Policy, None: off) and
+  reals_only; ada_target, ada_step (0: p fixed) and ada_interval; lecam_*
+  (weight 0: off); cr_real, cr_fake and cr, the consistency transform.
   """
 
   loss: losses.Loss
@@ -76,12 +79,38 @@ class Rules:
   unroll_steps: int
   ema_decay: float
   ema_start: int
+  policy: augment.Policy | None = None
+  reals_only: bool = False
+  ada_target: float = 0.0
+  ada_step: float = 0.0
+  ada_interval: int = 1
+  lecam_weight: float = 0.0
+  lecam_decay: float = 0.0
+  lecam_start: int = 0
+  cr_real: float = 0.0
+  cr_fake: float = 0.0
+  cr: augment.Policy | None = None
 
   @classmethod
   def of(cls, config) -> 'Rules':
     loss = losses.get(config.loss)
     weight = config.penalty_weight
     model = config.model
+    aug, lecam, cons = config.augment, config.lecam, config.consistency
+    policy = None
+    if aug.method:
+      text = aug.policy if aug.method == 'diffaugment' else aug.ada_ops
+      names = augment.DIFFAUGMENT_OPS
+      if aug.method == 'ada':
+        names = augment.ADA_OPS
+      policy = augment.Policy(aug.method, augment.ops(text, names, 'ops'))
+    cr = None
+    if cons.real > 0 or cons.fake > 0:
+      cr = augment.Policy(
+        'diffaugment',
+        augment.ops(cons.policy, augment.DIFFAUGMENT_OPS, 'consistency'),
+      )
+    adjusting = aug.method == 'ada' and aug.ada_target > 0
     return cls(
       loss=loss,
       penalty_weight=loss.penalty_weight if weight is None else weight,
@@ -99,23 +128,41 @@ class Rules:
       unroll_steps=config.unroll_steps,
       ema_decay=config.ema_decay,
       ema_start=config.ema_start,
+      policy=policy,
+      reals_only=aug.reals_only,
+      ada_target=aug.ada_target,
+      ada_step=augment.ada_step(
+        config.batch_size, aug.ada_interval, aug.ada_kimg
+      )
+      if adjusting
+      else 0.0,
+      ada_interval=aug.ada_interval,
+      lecam_weight=lecam.weight,
+      lecam_decay=lecam.decay,
+      lecam_start=lecam.start,
+      cr_real=cons.real,
+      cr_fake=cons.fake,
+      cr=cr,
     )
 
 
 @flax.struct.dataclass
 class Player:
-  """One network's slice of the TrainState: parameters, statistics, optimizer."""
+  """One network's slice of the TrainState: parameters, statistics,
+  optimizer; D's also its regularisers' memory (TrainState.adaptive)."""
 
   params: Any
   stats: Any
   opt: Any
+  adaptive: Any = None
 
 
 @flax.struct.dataclass
 class DOut:
   """What a D update saw: its loss, gradients and outputs (before the update).
 
-  logits (B/m,) per pack; class logits (B, K) with an AC-GAN head, else None.
+  logits (B/m,) per pack; class logits (B, K) with an AC-GAN head, else None;
+  adaptive: D's regularisers' memory after this update (`adapt`).
   """
 
   loss: jax.Array
@@ -124,6 +171,7 @@ class DOut:
   fake_logits: jax.Array
   real_cls: Any
   fake_cls: Any
+  adaptive: Any = None
 
 
 def _casts(compute_dtype: str):
@@ -235,56 +283,186 @@ def _d_keys(key):
   return (k_real, k_noise_real), (k_fake, k_noise_fake), k_pen
 
 
+def transform(rules: Rules, x, aug, view: int, p, fake=False):
+  """x as D sees it: rules.augment's T with the `view` keys of the
+  per-example keys `aug` (B, 2) and ADA's p; x itself without
+  augmentation, and for a `fake` pass with rules.reals_only."""
+  if rules.policy is None or aug is None or (fake and rules.reals_only):
+    return x
+  return rules.policy(x, augment.view_keys(aug, view), p)
+
+
+def ada_p(adaptive):
+  """ADA's p of a D's adaptive memory (1.0 when it has none: DiffAugment)."""
+  if adaptive is None or adaptive.p is None:
+    return 1.0
+  return adaptive.p
+
+
+def _mean(x):
+  return jax.lax.pmean(jnp.mean(x), AXIS)
+
+
+def adapt(rules: Rules, adaptive, real_logits, fake_logits, step):
+  """D's regularisers' memory after a D update that saw these logits (no
+  gradient flows through it). LeCam: anchors <- decay a + (1 - decay)
+  (mean real logit, mean fake logit), decay 0 before lecam_start. ADA:
+  r_t's sum and count grow by this update's E[sign D(x)]; after
+  ada_interval updates p <- augment.ada_adjust(p, their mean) and both
+  restart."""
+  if adaptive is None:
+    return None
+  real_logits, fake_logits = jax.lax.stop_gradient((real_logits, fake_logits))
+  if adaptive.anchors is not None:
+    means = jnp.stack([_mean(real_logits), _mean(fake_logits)])
+    decay = jnp.where(step >= rules.lecam_start, rules.lecam_decay, 0.0)
+    adaptive = adaptive.replace(
+      anchors=decay * adaptive.anchors + (1 - decay) * means
+    )
+  if adaptive.p is not None and rules.ada_step > 0:
+    signs = adaptive.signs + _mean(jnp.sign(real_logits))
+    count = adaptive.count + 1
+    due = count >= rules.ada_interval
+    p = augment.ada_adjust(
+      adaptive.p, signs / count, rules.ada_target, rules.ada_step
+    )
+    adaptive = adaptive.replace(
+      p=jnp.where(due, p, adaptive.p),
+      signs=jnp.where(due, 0.0, signs),
+      count=jnp.where(due, 0, count),
+    )
+  return adaptive
+
+
+def lecam_loss(real_logits, fake_logits, anchors):
+  """E relu(D(x) - a_F)^2 + E relu(a_R - D(G(z)))^2, anchors (a_R, a_F)
+  (google/lecam-gan's lecam_reg; the paper's eq. 3 without the relu)."""
+  a_real, a_fake = anchors[0], anchors[1]
+  return jnp.mean(jax.nn.relu(real_logits - a_fake) ** 2) + jnp.mean(
+    jax.nn.relu(a_real - fake_logits) ** 2
+  )
+
+
 def d_loss(
-  gan: GAN, rules: Rules, params, stats, real, y_real, fake, y_fake, key, step
+  gan: GAN,
+  rules: Rules,
+  params,
+  stats,
+  real,
+  y_real,
+  fake,
+  y_fake,
+  key,
+  step,
+  adaptive=None,
+  aug=None,
 ):
   """D's global-batch loss with its penalties; returns (loss, (stats, DOut
   fields)). key: this D step's key, split into the real, fake and penalty
   keys (and fold_in(key, 3) for instance noise); step: updates done (the
-  noise schedule). Penalties' extra forwards do not update the statistics."""
+  noise schedule). adaptive: D's regularisers' memory (ADA's p, LeCam's
+  anchors); aug: the minibatch's per-example keys (B, 2) when augmenting.
+  D sees T(x + sigma eps); the penalties take the critic x -> D(T(x)) with
+  the real pass's draws (R2 the fake pass's), as DiffAugment's code takes
+  R1 through the augmentation; consistency terms compare D's real (fake)
+  logits with D's on T_cr of what that pass saw. Penalties' and
+  consistency terms' extra forwards do not update the statistics."""
   loss = rules.loss
   (k_real, k_noise_real), (k_fake, k_noise_fake), k_pen = _d_keys(key)
+  p = ada_p(adaptive)
+  see_real = lambda x: transform(rules, x, aug, augment.REAL, p)  # noqa: E731
+  see_fake = lambda x: transform(  # noqa: E731
+    rules, x, aug, augment.FAKE, p, fake=True
+  )
   real = add_noise(rules.noise, real, k_noise_real, step)
   fake = add_noise(rules.noise, fake, k_noise_fake, step)
   (real_logits, real_cls), stats = apply_d(
-    gan, rules, params, stats, real, y_real, k_real
+    gan, rules, params, stats, see_real(real), y_real, k_real
   )
   (fake_logits, fake_cls), stats = apply_d(
-    gan, rules, params, stats, fake, y_fake, k_fake
+    gan, rules, params, stats, see_fake(fake), y_fake, k_fake
   )
   total = loss.d_loss(real_logits, fake_logits)
   total += class_loss(rules.ac_weight, real_cls, y_real)
   total += class_loss(rules.ac_weight, fake_cls, y_fake)
   m = models.pack_size(gan.d)
-  critic = lambda x: apply_d(  # noqa: E731
-    gan, rules, params, stats, models.unpack(x, m), y_real, k_pen
-  )[0][0]
+
+  def critic(see):
+    return lambda x: apply_d(
+      gan, rules, params, stats, see(models.unpack(x, m)), y_real, k_pen
+    )[0][0]
+
   real_in, fake_in = models.pack(real, m), models.pack(fake, m)
   if loss.penalty:
     total += losses.PENALTIES[loss.penalty](
-      critic, real_in, fake_in, k_pen, rules.penalty_weight
+      critic(see_real), real_in, fake_in, k_pen, rules.penalty_weight
     )
   if rules.r1_gamma > 0:
-    total += losses.r1_penalty(critic, real_in, rules.r1_gamma)
+    total += losses.r1_penalty(critic(see_real), real_in, rules.r1_gamma)
   if rules.r2_gamma > 0:
-    total += losses.r2_penalty(critic, fake_in, rules.r2_gamma)
+    total += losses.r2_penalty(critic(see_fake), fake_in, rules.r2_gamma)
+  for weight, seen, logits, view, y, k in (
+    (
+      rules.cr_real,
+      see_real(real),
+      real_logits,
+      augment.CR_REAL,
+      y_real,
+      k_real,
+    ),
+    (
+      rules.cr_fake,
+      see_fake(fake),
+      fake_logits,
+      augment.CR_FAKE,
+      y_fake,
+      k_fake,
+    ),
+  ):
+    if weight > 0:
+      other = rules.cr(seen, augment.view_keys(aug, view))
+      (cr_logits, _), _ = apply_d(gan, rules, params, stats, other, y, k)
+      total += weight * consistency_loss(logits, cr_logits)
+  adaptive = adapt(rules, adaptive, real_logits, fake_logits, step)
+  if rules.lecam_weight > 0:
+    on = step >= rules.lecam_start
+    reg = lecam_loss(real_logits, fake_logits, adaptive.anchors)
+    total += jnp.where(on, rules.lecam_weight * reg, 0.0)
   total = jax.lax.pmean(total, AXIS)
-  return total, (stats, real_logits, fake_logits, real_cls, fake_cls)
+  return total, (stats, real_logits, fake_logits, real_cls, fake_cls, adaptive)
+
+
+def consistency_loss(logits, transformed_logits):
+  """E (D(x) - D(T(x)))^2 over the batch (Zhang et al. 2020)."""
+  return jnp.mean((logits - transformed_logits) ** 2)
 
 
 def d_gradients(
-  gan: GAN, rules: Rules, d: Player, real, y_real, fake, y_fake, key, step
+  gan: GAN,
+  rules: Rules,
+  d: Player,
+  real,
+  y_real,
+  fake,
+  y_fake,
+  key,
+  step,
+  aug=None,
 ):
-  """D's loss and gradients at d.params: (new statistics, DOut)."""
+  """D's loss and gradients at d.params: (new statistics, DOut). aug: the
+  minibatch's per-example augmentation keys (B, 2), or None."""
   (total, aux), grads = jax.value_and_grad(
     functools.partial(d_loss, gan, rules), has_aux=True
-  )(d.params, d.stats, real, y_real, fake, y_fake, key, step)
+  )(d.params, d.stats, real, y_real, fake, y_fake, key, step, d.adaptive, aug)
   stats, *outputs = aux
   return stats, DOut(total, grads, *outputs)
 
 
-def d_apply(gan: GAN, rules: Rules, d: Player, grads, stats) -> Player:
-  """D's optimizer step on `grads`, keeping `stats`; D's weights are then
+def d_apply(
+  gan: GAN, rules: Rules, d: Player, grads, stats, adaptive=None
+) -> Player:
+  """D's optimizer step on `grads`, keeping `stats` and `adaptive` (a DOut's:
+  the memory after the pass the gradients come from); D's weights are then
   clipped to [-c, c] when rules.d_weight_clip = c > 0 (Arjovsky et al.
   2017)."""
   updates, opt = gan.d_tx.update(grads, d.opt, d.params)
@@ -292,15 +470,26 @@ def d_apply(gan: GAN, rules: Rules, d: Player, grads, stats) -> Player:
   if rules.d_weight_clip > 0:
     c = rules.d_weight_clip
     params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
-  return Player(params, stats, opt)
+  return Player(params, stats, opt, adaptive)
 
 
 def d_update(
-  gan: GAN, rules: Rules, d: Player, real, y_real, fake, y_fake, key, step
+  gan: GAN,
+  rules: Rules,
+  d: Player,
+  real,
+  y_real,
+  fake,
+  y_fake,
+  key,
+  step,
+  aug=None,
 ):
   """One optimizer step of D on (real, fake): (new Player, DOut)."""
-  stats, out = d_gradients(gan, rules, d, real, y_real, fake, y_fake, key, step)
-  return d_apply(gan, rules, d, out.grads, stats), out
+  stats, out = d_gradients(
+    gan, rules, d, real, y_real, fake, y_fake, key, step, aug
+  )
+  return d_apply(gan, rules, d, out.grads, stats, out.adaptive), out
 
 
 def g_loss(
@@ -313,17 +502,21 @@ def g_loss(
   key,
   step,
   noise_key=None,
+  aug=None,
+  view=augment.G_PASS,
 ):
   """G's global-batch loss as a function of its samples `fake` (B, *shape),
   scored by D in training mode (dropout from `key`, instance noise from
-  noise_key, by default fold_in(key, 3)); returns (loss, D's new
-  statistics)."""
+  noise_key, by default fold_in(key, 3); the augmentation of the `view`
+  keys of `aug`, D's fake pass's with shared_fake_pass); returns (loss, D's
+  new statistics)."""
   loss = rules.loss
   if noise_key is None:
     noise_key = jax.random.fold_in(key, 3)
   noisy = add_noise(rules.noise, fake, noise_key, step)
+  seen = transform(rules, noisy, aug, view, ada_p(d.adaptive), fake=True)
   (logits, cls), stats = apply_d(
-    gan, rules, d.params, d.stats, noisy, y_fake, key
+    gan, rules, d.params, d.stats, seen, y_fake, key
   )
   real = jax.lax.stop_gradient(real_logits) if loss.g_needs_real else None
   total = loss.g_loss(logits, real) + class_loss(rules.ac_weight, cls, y_fake)
@@ -341,13 +534,15 @@ def g_gradients(
   key,
   step,
   noise_key=None,
+  aug=None,
+  view=augment.G_PASS,
 ):
   """G's loss through D = `d` and its gradient with respect to G's
   parameters, from G's forward (fake, g_vjp) by `generate`: (loss,
-  gradients, D's new statistics). key, noise_key: as g_loss's."""
+  gradients, D's new statistics). key, noise_key, aug, view: as g_loss's."""
   (total, d_stats), fake_grads = jax.value_and_grad(
     functools.partial(g_loss, gan, rules), has_aux=True
-  )(fake, y_fake, d, real_logits, key, step, noise_key)
+  )(fake, y_fake, d, real_logits, key, step, noise_key, aug, view)
   (grads,) = g_vjp(fake_grads)
   return total, grads, d_stats
 
@@ -369,12 +564,13 @@ def g_update(
   real_logits,
   key,
   step,
+  aug=None,
 ):
   """One optimizer step of G through D = `d`, from G's forward (fake, g_vjp)
-  by `generate` at g.params. Returns (new G Player, D's new statistics,
-  loss, gradients)."""
+  by `generate` at g.params; aug: as g_loss's. Returns (new G Player, D's
+  new statistics, loss, gradients)."""
   total, grads, d_stats = g_gradients(
-    gan, rules, fake, g_vjp, y_fake, d, real_logits, key, step
+    gan, rules, fake, g_vjp, y_fake, d, real_logits, key, step, aug=aug
   )
   return g_apply(gan, g, grads), d_stats, total, grads
 
@@ -396,15 +592,18 @@ def game_gradients(
 ) -> Field:
   """(grad_G L_G, grad_D L_D) at (g.params, d.params) on one minibatch.
 
-  batch: {'real', 'y_real', 'z', 'y_fake'} of one step (B, ...). D's terms
-  use fold_in(key, 0), G's fold_in(key, 1); G is scored by the same D, and
-  with rules.shared_fake_pass by D's own pass on the fakes (its dropout
-  masks and instance noise: the released code of Goodfellow et al. 2014).
+  batch: {'real', 'y_real', 'z', 'y_fake'} of one step (B, ...), and 'aug'
+  with augmentation. D's terms use fold_in(key, 0), G's fold_in(key, 1); G
+  is scored by the same D, and with rules.shared_fake_pass by D's own pass
+  on the fakes (its dropout masks, instance noise and augmentation: the
+  released code of Goodfellow et al. 2014).
   """
   d_key = jax.random.fold_in(key, 0)
   g_keys = (jax.random.fold_in(key, 1), None)
+  view = augment.G_PASS
   if rules.shared_fake_pass:
-    g_keys = _d_keys(d_key)[1]
+    g_keys, view = _d_keys(d_key)[1], augment.FAKE
+  aug = batch.get('aug')
   fake, g_vjp, g_stats = generate(
     gan, rules, g.params, g.stats, batch['z'], batch['y_fake']
   )
@@ -418,6 +617,7 @@ def game_gradients(
     batch['y_fake'],
     d_key,
     step,
+    aug,
   )
   g_total, g_grads, _ = g_gradients(
     gan,
@@ -430,6 +630,8 @@ def game_gradients(
     g_keys[0],
     step,
     g_keys[1],
+    aug,
+    view,
   )
   return Field(g_grads, g_total, g_stats, d_out, d_stats)
 
@@ -477,16 +679,24 @@ def consensus_field(
 
 def metrics(d_out: DOut, g_loss_value, g_grads, y_real, y_fake) -> dict:
   """The logged scalars, averaged over devices: losses, mean D(x) and
-  D(G(z)), gradient norms; with an AC-GAN D the top-1 accuracy of its
-  classifier on the real batch and on G's samples against their labels."""
+  D(G(z)), r_t = E[sign D(x)] (Karras et al. 2020's overfitting heuristic,
+  on the real batch as D saw it), gradient norms; with an AC-GAN D the
+  top-1 accuracy of its classifier on the real batch and on G's samples
+  against their labels; ADA's p and LeCam's anchors when they are on."""
   out = {
     'd_loss': d_out.loss,
     'g_loss': g_loss_value,
-    'd_real': jax.lax.pmean(jnp.mean(jax.nn.sigmoid(d_out.real_logits)), AXIS),
-    'd_fake': jax.lax.pmean(jnp.mean(jax.nn.sigmoid(d_out.fake_logits)), AXIS),
+    'd_real': _mean(jax.nn.sigmoid(d_out.real_logits)),
+    'd_fake': _mean(jax.nn.sigmoid(d_out.fake_logits)),
+    'rt': _mean(jnp.sign(d_out.real_logits)),
     'd_grad_norm': optax.tree.norm(d_out.grads),
     'g_grad_norm': optax.tree.norm(g_grads),
   }
+  adaptive = d_out.adaptive
+  if adaptive is not None and adaptive.p is not None:
+    out['ada_p'] = adaptive.p
+  if adaptive is not None and adaptive.anchors is not None:
+    out['lecam_real'], out['lecam_fake'] = adaptive.anchors
   if d_out.real_cls is not None:
 
     def accuracy(class_logits, y):

@@ -7,7 +7,7 @@ registries (losses, models, datasets, metrics), which import nothing of it.
 
 import jax
 
-from gan_jax import data, losses, metrics, models, registry, sampling
+from gan_jax import augment, data, losses, metrics, models, registry, sampling
 from gan_jax import schemes, train_state
 from gan_jax.errors import ConfigError, check_name
 
@@ -57,6 +57,7 @@ def validate(config) -> None:
     raise ConfigError(f'config.ema_decay must be < 1, got {config.ema_decay}')
   _check_training(config)
   _check_data(config, dataset)
+  _check_data_efficient(config, dataset)
   check_eval(config)
   penalised = (
     losses.LOSSES[config.loss].penalty
@@ -167,6 +168,48 @@ def _check_data(config, dataset) -> None:
       f'config.data.batching=epochs counts examples in int32: num_steps x '
       f'd_steps x batch_size = {positions:,} must be below 2^31; train in '
       "fewer steps or use data.batching='uniform'."
+    )
+
+
+def _check_data_efficient(config, dataset) -> None:
+  """Augmentation, LeCam and consistency settings (gan_jax/augment.py)."""
+  aug, lecam, cons = config.augment, config.lecam, config.consistency
+  check_name('augment.method', aug.method, augment.METHODS)
+  on = aug.method or cons.real > 0 or cons.fake > 0
+  if on and dataset.kind != 'image':
+    raise ConfigError(
+      f'config.augment and config.consistency transform images; '
+      f'{config.data.name} is not an image dataset: leave them off.'
+    )
+  if aug.method == 'diffaugment':
+    augment.ops(aug.policy, augment.DIFFAUGMENT_OPS, 'augment.policy')
+  if aug.method == 'ada':
+    augment.ops(aug.ada_ops, augment.ADA_OPS, 'augment.ada_ops')
+    if not 0 <= aug.ada_p <= 1 or not 0 <= aug.ada_target <= 1:
+      raise ConfigError(
+        f'config.augment.ada_p and ada_target must be in [0, 1], got '
+        f'{aug.ada_p} and {aug.ada_target}'
+      )
+    if aug.ada_kimg <= 0 or aug.ada_interval < 1:
+      raise ConfigError(
+        f'config.augment.ada_kimg must be > 0 and ada_interval >= 1, got '
+        f'{aug.ada_kimg} and {aug.ada_interval}'
+      )
+  if cons.real < 0 or cons.fake < 0:
+    raise ConfigError(
+      f'config.consistency.real and fake must be >= 0, got {cons.real} and '
+      f'{cons.fake}'
+    )
+  if cons.real > 0 or cons.fake > 0:
+    augment.ops(cons.policy, augment.DIFFAUGMENT_OPS, 'consistency.policy')
+  if lecam.weight < 0 or not 0 <= lecam.decay < 1 or lecam.start < 0:
+    raise ConfigError(
+      f'config.lecam needs weight >= 0, 0 <= decay < 1 and start >= 0, got '
+      f'{lecam.weight}, {lecam.decay} and {lecam.start}'
+    )
+  if config.eval.d_images < 0:
+    raise ConfigError(
+      f'config.eval.d_images must be >= 0, got {config.eval.d_images}'
     )
 
 

@@ -9,6 +9,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -147,41 +148,89 @@ def sweep_index(tmp_path_factory):
   return sweep.Sweep(directory, spec, {}).write_index()
 
 
-def _files(*folders) -> set[str]:
-  return {str(p) for f in folders for p in pathlib.Path(f).rglob('*')}
+# Runs every case as `python -m gan_jax.<command> <args>` does, each in a
+# process forked from this one once it has imported the third-party packages
+# the commands share (their import-time output, if any, is its stderr):
+# each case's exit code, stderr and the files of run and its folder before
+# and after it.
+_COMMANDS = textwrap.dedent("""
+  import json, os, pathlib, runpy, sys
+  import absl.app, flax, jax, matplotlib.figure, ml_collections, numpy
+  import optax, orbax.checkpoint, scipy.stats
+  def files(*folders):
+    return sorted(str(p) for f in folders for p in pathlib.Path(f).rglob('*'))
+  cases, out = json.loads(sys.argv[1]), []
+  for case in cases:
+    before = files(case['run'], case['tmp'])
+    pid = os.fork()
+    if pid == 0:
+      break
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    with open(case['err']) as f:
+      err = f.read()
+    after = files(case['run'], case['tmp'])
+    out.append({'code': code, 'stderr': err, 'before': before, 'after': after})
+  else:
+    print(json.dumps(out))
+    sys.exit(0)
+  # The forked child: stdout and stderr to files, then the command.
+  os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+  os.dup2(os.open(case['err'], os.O_WRONLY | os.O_CREAT), 2)
+  sys.argv = [case['module'], *case['args']]
+  runpy.run_module(case['module'], run_name='__main__', alter_sys=True)
+""")
+
+
+@pytest.fixture(scope='module')
+def outcomes(toy_run, sweep_index, tmp_path_factory):
+  """{case id: (its tmp folder, what _COMMANDS saw)}, one folder per case."""
+  run, base = toy_run[0], tmp_path_factory.mktemp('cli')
+  cases, folders = [], {}
+  for param in CASES:
+    command, args, _ = param.values
+    tmp = base / param.id
+    for name in ('empty', 'untrained'):
+      (tmp / name).mkdir(parents=True)
+    shutil.copy(run / 'config.json', tmp / 'untrained')
+    for name, spec in [
+      ('sweep', sweep_index['config']),
+      ('moved', 'experiments/gone.py:smoke'),
+      ('bad', 'experiments/saturation.py:seeds=3'),
+    ]:
+      (tmp / name).mkdir()
+      index = {**sweep_index, 'config': spec}
+      (tmp / name / 'sweep.json').write_text(json.dumps(index))
+    err = base / f'{param.id}.stderr'  # beside tmp: not among its files
+    cases.append(
+      {
+        'module': f'gan_jax.{command}',
+        'args': [a.format(run=run, tmp=tmp) for a in args],
+        'run': str(run),
+        'tmp': str(tmp),
+        'err': str(err),
+      }
+    )
+    folders[param.id] = tmp
+  r = subprocess.run(
+    [sys.executable, '-c', _COMMANDS, json.dumps(cases)],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
+  assert r.returncode == 0 and r.stderr == '', r.stderr[-3000:]
+  seen = json.loads(r.stdout)
+  return {p.id: (folders[p.id], s) for p, s in zip(CASES, seen)}
 
 
 @pytest.mark.parametrize('command, args, message', CASES)
 def test_a_bad_command_line_fails_in_one_line_and_writes_nothing(
-  command, args, message, toy_run, sweep_index, tmp_path
+  command, args, message, outcomes, request
 ):
-  run = toy_run[0]
-  (tmp_path / 'empty').mkdir()
-  (tmp_path / 'untrained').mkdir()
-  shutil.copy(run / 'config.json', tmp_path / 'untrained')
-  for name, spec in [
-    ('sweep', sweep_index['config']),
-    ('moved', 'experiments/gone.py:smoke'),
-    ('bad', 'experiments/saturation.py:seeds=3'),
-  ]:
-    (tmp_path / name).mkdir()
-    index = {**sweep_index, 'config': spec}
-    (tmp_path / name / 'sweep.json').write_text(json.dumps(index))
-  before = _files(run, tmp_path)
-  r = subprocess.run(
-    [
-      sys.executable,
-      '-m',
-      f'gan_jax.{command}',
-      *(a.format(run=run, tmp=tmp_path) for a in args),
-    ],
-    check=False,
-    cwd=REPO,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert r.returncode != 0
-  assert r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
-  assert r.stderr.startswith(f'error: {message.format(tmp=tmp_path)}')
-  assert _files(run, tmp_path) == before
+  del command, args  # run by `outcomes`
+  tmp, r = outcomes[request.node.callspec.id]
+  assert r['code'] != 0
+  stderr = r['stderr']
+  assert stderr.strip().splitlines() == [stderr.strip()], stderr
+  assert stderr.startswith(f'error: {message.format(tmp=tmp)}')
+  assert r['after'] == r['before']

@@ -23,6 +23,7 @@ from gan_jax import validate
 from experiments import (
   augmentation_mnist,
   cifar10_sngan,
+  data_efficient_mnist,
   goodfellow2014_mnist,
   lucic2018_mnist,
   metz2017_ring,
@@ -38,6 +39,7 @@ from experiments import (
 # that are also get_config arguments)
 STUDIES = {
   'augmentation_mnist': (augmentation_mnist, 9, 2, ('seed',)),
+  'data_efficient_mnist': (data_efficient_mnist, 15, 2, ('seed',)),
   'goodfellow2014_mnist': (goodfellow2014_mnist, 3, 2, ('seed',)),
   'saturation': (saturation, 6, 4, ('loss', 'seed')),
   'lucic2018_mnist': (lucic2018_mnist, 24, 6, ('loss',)),
@@ -158,6 +160,7 @@ def test_augmentation_smoke_sweep_and_report(mnist_dirs, lenet_cache, tmp_path):
     'data.manual_dir': manual_dir,
     'data.data_dir': data_dir,
     'eval.cache_dir': lenet_cache,
+    'eval.cas_steps': 10,  # the classifiers' plumbing, not their accuracy
   }
   spec = f'{augmentation_mnist.__file__}:smoke'
   out = tmp_path / 'augmentation'

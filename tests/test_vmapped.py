@@ -1,6 +1,7 @@
 """Several models in one vmapped program, each as if it had run alone."""
 
 import json
+import shutil
 
 import jax
 import numpy as np
@@ -85,11 +86,12 @@ def test_members_killed_in_a_save_go_back_to_their_common_step(tmp_path):
   config = _config(seed=3, num_models=2, num_steps=300, checkpoint_every=100)
   config.eval.every = 100
   straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  short = _config(seed=3, num_models=2, num_steps=200, checkpoint_every=100)
+  short.eval.every = 100
+  train.train_and_evaluate(short, str(tmp_path / 'short'))
   for keep in (100, 0):
-    short = _config(seed=3, num_models=2, num_steps=200, checkpoint_every=100)
-    short.eval.every = 100
     killed = tmp_path / f'killed_{keep}'
-    train.train_and_evaluate(short, str(killed))
+    shutil.copytree(tmp_path / 'short', killed)  # the run, before the kill
     for step in (200, 100):
       if step > keep:
         (killed / 'model_1' / 'checkpoints' / str(step)).rename(

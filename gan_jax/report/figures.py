@@ -149,6 +149,28 @@ def plot_grad_norms(groups, path):
   )
 
 
+def plot_overfitting(groups, path):
+  """D's overfitting against step: mean D(x) on training and on held-out
+  images (evaluations, gan_jax/overfitting.py), r_t = E[sign D(x)] on the
+  training batches, and ADA's p where a run has it; `path` or None."""
+  panels = [
+    ('evals', 'd_train', 'mean D(x), training images'),
+    ('evals', 'd_heldout', 'mean D(x), held-out images'),
+    ('train', 'rt', 'r_t = E[sign D(x)], training batches'),
+    ('train', 'ada_p', 'ADA augmentation probability p'),
+  ]
+  present = [
+    p
+    for p in panels
+    if any(
+      p[1] in row for g in groups for r in g.runs for row in getattr(r, p[0])
+    )
+  ]
+  if not any(p[1] == 'd_train' for p in present):
+    return None
+  return plot_curves(groups, present, path, ylim=(-1.02, 1.02))
+
+
 def eval_metrics(groups: list[Group]) -> list[str]:
   """Metric names of the eval rows (not eval/seconds), first-seen order."""
   return list(
@@ -357,6 +379,7 @@ def write_report(
     plot_losses(groups, os.path.join(out, 'losses.png')),
     plot_d_outputs(groups, os.path.join(out, 'd_outputs.png')),
     plot_grad_norms(groups, os.path.join(out, 'grad_norms.png')),
+    plot_overfitting(groups, os.path.join(out, 'overfitting.png')),
   ]
   metrics = eval_metrics(groups)
   paths += [
