@@ -19,7 +19,7 @@ import optax
 import pytest
 
 from gan_jax import augment, checkpoint, data, errors, models, overfitting
-from gan_jax import train_state
+from gan_jax import train, train_state
 from gan_jax import train_step as ts, updates
 from experiments import mnist_dcgan
 
@@ -373,32 +373,43 @@ def test_vmapped_augmented_models_equal_each_alone():
     np.testing.assert_allclose(metrics[k][1], metrics1[k], rtol=1e-5, atol=1e-6)
 
 
-def _launch(workdir, steps):
-  return [
-    sys.executable,
-    'launch.py',
-    '--config=experiments/mnist_dcgan.py:smoke',
-    f'--workdir={workdir}',
-    '--config.data.name=mnist_original',
-    f'--config.data.manual_dir={MNIST}',
-    f'--config.num_steps={steps}',
-    '--config.checkpoint_every=100000',
-    '--config.sample_every=100000',
-    '--config.eval.metrics=',
-    '--config.augment.method=ada',
-    '--config.augment.ada_kimg=0.5',
-    '--config.augment.ada_interval=1',
-    '--config.lecam.weight=0.3',
-    '--config.lecam.start=0',
-  ]
+RESUME = {
+  'data.name': 'mnist_original',
+  'data.manual_dir': str(MNIST),
+  'checkpoint_every': 100_000,
+  'sample_every': 100_000,
+  'eval.metrics': '',
+  'augment.method': 'ada',
+  'augment.ada_kimg': 0.5,
+  'augment.ada_interval': 1,
+  'lecam.weight': 0.3,
+  'lecam.start': 0,
+}
+
+
+def _resume_config(num_steps):
+  from gan_jax import config as config_lib
+
+  config = mnist_dcgan.get_config('smoke')
+  for field, value in RESUME.items():
+    config_lib.set_field(config, field, value)
+  config.num_steps = num_steps
+  return config
 
 
 def test_ada_and_lecam_state_resume_exactly_after_sigterm(tmp_path):
   """SIGTERM mid-run; resuming to N + 20 equals a run of N + 20 updates
   bitwise, p and the anchors included."""
   workdir = tmp_path / 'interrupted'
+  cmd = [
+    sys.executable,
+    'launch.py',
+    '--config=experiments/mnist_dcgan.py:smoke',
+    f'--workdir={workdir}',
+    '--config.num_steps=100000',
+  ] + [f'--config.{k}={v}' for k, v in RESUME.items()]
   proc = subprocess.Popen(
-    _launch(workdir, 100_000),
+    cmd,
     cwd=REPO,
     env=dict(os.environ, JAX_NUM_CPU_DEVICES='4'),
     stderr=subprocess.PIPE,
@@ -415,17 +426,10 @@ def test_ada_and_lecam_state_resume_exactly_after_sigterm(tmp_path):
   last = err.strip().splitlines()[-1]
   assert 'stopped by SIGTERM at step' in last, err[-2000:]
   n = int(last.split('at step ')[1].split(';')[0])
-  for path in (workdir, tmp_path / 'straight'):
-    done = subprocess.run(
-      _launch(path, n + 20),
-      cwd=REPO,
-      env=dict(os.environ, JAX_NUM_CPU_DEVICES='4'),
-      capture_output=True,
-      text=True,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-  resumed = checkpoint.restore_run(str(workdir))[2]
-  straight = checkpoint.restore_run(str(tmp_path / 'straight'))[2]
+  resumed = train.train_and_evaluate(_resume_config(n + 20), str(workdir))
+  straight = train.train_and_evaluate(
+    _resume_config(n + 20), str(tmp_path / 'straight')
+  )
   assert int(resumed.step) == int(straight.step) == n + 20
   for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(straight)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
