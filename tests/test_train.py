@@ -8,7 +8,7 @@ import sys
 import jax
 import numpy as np
 
-from gan_jax import train
+from gan_jax import overfitting, train
 from experiments import mnist_dcgan
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -105,6 +105,7 @@ def test_launch_smoke_writes_run_directory_and_says_what_it_does(
       'g_loss',
       'd_real',
       'd_fake',
+      'rt',
       'd_grad_norm',
       'g_grad_norm',
       'steps_per_sec',
@@ -117,7 +118,7 @@ def test_launch_smoke_writes_run_directory_and_says_what_it_does(
   assert list(workdir.glob('events.out.tfevents.*'))
   results = json.loads((workdir / 'results.json').read_text())
   assert results['step'] == 20
-  assert set(results['metrics']) == {
+  scores = {
     'fd',
     'kid',
     'kid_std',
@@ -128,9 +129,12 @@ def test_launch_smoke_writes_run_directory_and_says_what_it_does(
     'is',
     'is_std',
   }
+  # D's overfitting probe (eval.d_images) beside the scores of G's samples.
+  assert set(results['metrics']) == scores | set(overfitting.SCALARS)
   assert results['metrics']['fd'] == evals[0]['eval/fd'] > 0
+  assert results['metrics']['d_train'] == evals[0]['eval/d_train']
   # The protocol's scale: 200 real training images scored the same way.
-  assert set(results['real_data']) == set(results['metrics'])
+  assert set(results['real_data']) == scores
   assert 0 < results['real_data']['fd'] < results['metrics']['fd']
   assert list(pathlib.Path(cache, 'real_data').glob('*.json'))
   assert results['protocol']['num_samples'] == 200

@@ -256,11 +256,18 @@ def test_a_paper_row_matching_two_groups_is_refused(tmp_path):
     docs.verdict_lines([records.load(str(tmp_path / 'leg'))])
 
 
-def test_the_committed_results_match_their_records():
-  """docs/results.md's generated tables are what its records give."""
-  text = (REPO / 'docs' / 'results.md').read_text()
-  assert docs.BLOCK.search(text), 'docs/results.md has no generated table'
-  assert docs.check(text, str(REPO / 'docs')) == []
+PAGES = [REPO / 'docs' / 'results.md'] + sorted(
+  (REPO / 'docs' / 'results').glob('*.md')
+)
+
+
+@pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
+def test_the_committed_results_match_their_records(page):
+  """docs/results.md's generated tables, and those of each study page
+  beside the records (docs/results/*.md), are what their records give."""
+  text = page.read_text()
+  assert docs.BLOCK.search(text), f'{page} has no generated table'
+  assert docs.check(text, str(page.parent)) == []
 
 
 def test_a_copy_of_the_results_with_one_number_edited_fails_the_check(
@@ -282,11 +289,12 @@ def test_a_copy_of_the_results_with_one_number_edited_fails_the_check(
   assert len(docs.check(broken, str(tmp_path))) == 1
 
 
-def test_no_table_of_the_results_has_a_bare_plus_minus():
-  """Every '±' in a table of docs/results.md says what it is, in its cell
-  or its column's head (s.e., std, CI, trials), and the page stays a
-  reference of at most 600 lines."""
-  text = (REPO / 'docs' / 'results.md').read_text()
+@pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
+def test_no_table_of_the_results_has_a_bare_plus_minus(page):
+  """Every '±' in a table of docs/results.md and of the study pages says
+  what it is, in its cell or its column's head (s.e., std, CI, trials), and
+  each page stays a reference of at most 600 lines."""
+  text = page.read_text()
   assert len(text.splitlines()) <= 600
   kinds = ('s.e.', 'std', 'CI', 'trials')
   head = []

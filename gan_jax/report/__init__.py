@@ -3,7 +3,7 @@
   python -m gan_jax.report DIR [DIR ...] [--out OUT]
   python -m gan_jax.report DIR --trend parzen_ll --trend_from 50000 \\
       --target 221
-  python -m gan_jax.report --docs [--check] [docs/results.md]
+  python -m gan_jax.report --docs [--check] [FILE ...]  (docs/results.md, docs/results/*.md)
 
 Each DIR is a run directory (the layout of gan_jax/rundir.py: config,
 metrics, sample grids, final results), a directory of model_<i>/ run

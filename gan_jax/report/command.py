@@ -1,5 +1,6 @@
 """The command line of `python -m gan_jax.report` (absl flags)."""
 
+import glob
 import os
 import sys
 
@@ -44,7 +45,8 @@ flags.DEFINE_float(
 flags.DEFINE_bool(
   'docs',
   False,
-  'Rewrite the generated tables of each FILE (default docs/results.md) from '
+  'Rewrite the generated tables of each FILE (default docs/results.md and '
+  'the study pages docs/results/*.md) from '
   'the records they name (gan_jax.report.docs).',
   FLAGS,
 )
@@ -63,6 +65,7 @@ USAGE = (
   '       python -m gan_jax.report --docs [--check] [FILE ...]'
 )
 DOCS = 'docs/results.md'
+STUDY_PAGES = 'docs/results/*.md'  # a study's own page, beside its records
 
 
 def _parse(argv: list[str]) -> tuple[list[str], str]:
@@ -79,7 +82,7 @@ def _parse(argv: list[str]) -> tuple[list[str], str]:
   if FLAGS.check and not FLAGS.docs:
     raise SystemExit('error: --check needs --docs')
   if FLAGS.docs:
-    return dirs or [DOCS], ''
+    return dirs or [DOCS, *sorted(glob.glob(STUDY_PAGES))], ''
   if not dirs:
     raise SystemExit('error: no DIR given: pass run or sweep directories')
   if FLAGS.target is not None and FLAGS.trend is None:
