@@ -6,7 +6,10 @@ $GAN_JAX_MNIST_DIR): the four original .gz files and their SHA256SUMS.
 
 import os
 import pathlib
+import signal
+import subprocess
 import tempfile
+import time
 
 # Tests compile hundreds of small programs: cheaper XLA:CPU compiles (same
 # results up to float rounding) keep the suite within minutes on 2 cores.
@@ -85,3 +88,33 @@ def toy_run(tmp_path_factory):
   c.ema_decay = 0.9
   state = train.train_and_evaluate(c, str(workdir))
   return workdir, c, state
+
+
+def _stop_with_sigterm(cmd, workdir, env=None, rows=2):
+  """Starts `cmd` (a launch.py training into `workdir`) from the repository,
+  sends SIGTERM once metrics.jsonl has `rows` lines, and returns (exit
+  code, the step N its last stderr line says it stopped at, stderr)."""
+  proc = subprocess.Popen(
+    cmd,
+    cwd=REPO,
+    env=env or dict(os.environ, JAX_NUM_CPU_DEVICES='4'),
+    stderr=subprocess.PIPE,
+    stdout=subprocess.DEVNULL,
+    text=True,
+  )
+  metrics = pathlib.Path(workdir) / 'metrics.jsonl'
+  deadline = time.time() + 300
+  while not (metrics.exists() and metrics.read_text().count('\n') >= rows):
+    assert proc.poll() is None and time.time() < deadline
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=60)
+  last = err.strip().splitlines()[-1]
+  assert 'stopped by SIGTERM at step' in last, err[-2000:]
+  return proc.returncode, int(last.split('at step ')[1].split(';')[0]), err
+
+
+@pytest.fixture
+def stop_with_sigterm():
+  """_stop_with_sigterm, for tests that interrupt a launch.py run."""
+  return _stop_with_sigterm

@@ -6,10 +6,7 @@ data-parallel, vmaps, and resumes exactly."""
 import os
 import pathlib
 import re
-import signal
-import subprocess
 import sys
-import time
 
 import flax.linen as nn
 import jax
@@ -397,7 +394,9 @@ def _resume_config(num_steps):
   return config
 
 
-def test_ada_and_lecam_state_resume_exactly_after_sigterm(tmp_path):
+def test_ada_and_lecam_state_resume_exactly_after_sigterm(
+  tmp_path, stop_with_sigterm
+):
   """SIGTERM mid-run; resuming to N + 20 equals a run of N + 20 updates
   bitwise, p and the anchors included."""
   workdir = tmp_path / 'interrupted'
@@ -408,24 +407,7 @@ def test_ada_and_lecam_state_resume_exactly_after_sigterm(tmp_path):
     f'--workdir={workdir}',
     '--config.num_steps=100000',
   ] + [f'--config.{k}={v}' for k, v in RESUME.items()]
-  proc = subprocess.Popen(
-    cmd,
-    cwd=REPO,
-    env=dict(os.environ, JAX_NUM_CPU_DEVICES='4'),
-    stderr=subprocess.PIPE,
-    stdout=subprocess.DEVNULL,
-    text=True,
-  )
-  metrics = workdir / 'metrics.jsonl'
-  deadline = time.time() + 300
-  while not (metrics.exists() and metrics.read_text().count('\n') >= 3):
-    assert proc.poll() is None and time.time() < deadline
-    time.sleep(0.2)
-  proc.send_signal(signal.SIGTERM)
-  _, err = proc.communicate(timeout=60)
-  last = err.strip().splitlines()[-1]
-  assert 'stopped by SIGTERM at step' in last, err[-2000:]
-  n = int(last.split('at step ')[1].split(';')[0])
+  _, n, _ = stop_with_sigterm(cmd, workdir, rows=3)
   resumed = train.train_and_evaluate(_resume_config(n + 20), str(workdir))
   straight = train.train_and_evaluate(
     _resume_config(n + 20), str(tmp_path / 'straight')

@@ -43,31 +43,16 @@ def _config(num_steps):
   return config
 
 
-def test_sigterm_saves_current_step_and_resume_is_exact(tmp_path):
+def test_sigterm_saves_current_step_and_resume_is_exact(
+  tmp_path, stop_with_sigterm
+):
   """SIGTERM mid-run: exit within 60 s with a checkpoint at the last step N;
   resuming to N + 100 equals an uninterrupted run of N + 100 steps, bitwise
   (same 4-device program, every step's randomness from fold_in(rng, step))."""
   workdir = tmp_path / 'interrupted'
   cmd, env = _toy_launch(workdir, {**OVERRIDES, 'num_steps': 100_000})
-  proc = subprocess.Popen(
-    cmd,
-    cwd=REPO,
-    env=env,
-    stderr=subprocess.PIPE,
-    stdout=subprocess.DEVNULL,
-    text=True,
-  )
-  metrics = workdir / 'metrics.jsonl'
-  deadline = time.time() + 300
-  while not (metrics.exists() and metrics.read_text().count('\n') >= 2):
-    assert proc.poll() is None and time.time() < deadline
-    time.sleep(0.2)
-  proc.send_signal(signal.SIGTERM)
-  _, err = proc.communicate(timeout=60)
-  assert proc.returncode == 1
-  last = err.strip().splitlines()[-1]
-  assert 'stopped by SIGTERM at step' in last, err[-2000:]
-  n = int(last.split('at step ')[1].split(';')[0])
+  code, n, _ = stop_with_sigterm(cmd, workdir, env)
+  assert code == 1
   assert (workdir / 'checkpoints' / str(n)).is_dir()
 
   resumed = train.train_and_evaluate(_config(n + 100), str(workdir))
