@@ -79,6 +79,33 @@ class Policy:
     return jax.vmap(lambda xi, ki: one(self.ops, xi, ki, p))(x, keys)
 
 
+# method -> (the config.augment field naming its ops, the ops it has)
+OPS_FIELD = {
+  'diffaugment': ('policy', DIFFAUGMENT_OPS),
+  'ada': ('ada_ops', ADA_OPS),
+}
+
+
+def transform_of(aug_config) -> Policy | None:
+  """config.augment's transform (None for method ''); ConfigError naming the
+  field when its ops are not the method's. The method itself is checked by
+  gan_jax.validate."""
+  if not aug_config.method:
+    return None
+  field, allowed = OPS_FIELD[aug_config.method]
+  names = ops(aug_config[field], allowed, f'augment.{field}')
+  return Policy(aug_config.method, names)
+
+
+def consistency_of(cons_config) -> Policy | None:
+  """config.consistency's transform T (DiffAugment ops), None when both of
+  its weights are 0."""
+  if cons_config.real <= 0 and cons_config.fake <= 0:
+    return None
+  names = ops(cons_config.policy, DIFFAUGMENT_OPS, 'consistency.policy')
+  return Policy('diffaugment', names)
+
+
 def view_keys(keys, view: int):
   """The keys (B, 2) of one view of a minibatch's per-example keys."""
   return jax.vmap(lambda k: jax.random.fold_in(k, view))(keys)

@@ -24,9 +24,9 @@ SCALARS = ('d_train', 'd_heldout', 'd_gap', 'rt_train', 'rt_heldout')
 class Probe:
   """`probe(state) -> {scalar: float}` of SCALARS for a config's D."""
 
-  def __init__(self, config, dataset):
+  def __init__(self, config, dataset, train):
+    """train: the training set as `dataset.load` gives it (the run's)."""
     self.m = config.model.pack
-    train = dataset.load(config.data)
     test = dataset.read(config.data, 'test')
     n = min(config.eval.d_images, len(train['labels']), len(test[1]))
     n -= n % self.m  # whole packs
@@ -65,8 +65,9 @@ class Probe:
     return {k: out[k] for k in SCALARS}
 
 
-def probe(config, dataset) -> Probe | None:
-  """The config's Probe, None when it is off (eval.d_images 0, toy data)."""
+def probe(config, dataset, train) -> Probe | None:
+  """The config's Probe of the training set `train` (`dataset.load`'s
+  arrays), None when it is off (eval.d_images 0, toy data)."""
   if config.eval.d_images == 0 or dataset.kind != 'image':
     return None
-  return Probe(config, dataset)
+  return Probe(config, dataset, train)

@@ -343,7 +343,7 @@ def setup(configs, workdirs, allow_config_change) -> Setup:
       'features)'
     ):
       evaluator = evaluate.Evaluator(config)
-  probe = evaluator and overfitting.probe(config, dataset)
+  probe = evaluator and overfitting.probe(config, dataset, host)
   # ---- Run directories (config.json) and states, resumed where they can be.
   writes = jax.process_index() == 0
   members = [

@@ -97,19 +97,6 @@ class Rules:
     weight = config.penalty_weight
     model = config.model
     aug, lecam, cons = config.augment, config.lecam, config.consistency
-    policy = None
-    if aug.method:
-      text = aug.policy if aug.method == 'diffaugment' else aug.ada_ops
-      names = augment.DIFFAUGMENT_OPS
-      if aug.method == 'ada':
-        names = augment.ADA_OPS
-      policy = augment.Policy(aug.method, augment.ops(text, names, 'ops'))
-    cr = None
-    if cons.real > 0 or cons.fake > 0:
-      cr = augment.Policy(
-        'diffaugment',
-        augment.ops(cons.policy, augment.DIFFAUGMENT_OPS, 'consistency'),
-      )
     adjusting = aug.method == 'ada' and aug.ada_target > 0
     return cls(
       loss=loss,
@@ -128,7 +115,7 @@ class Rules:
       unroll_steps=config.unroll_steps,
       ema_decay=config.ema_decay,
       ema_start=config.ema_start,
-      policy=policy,
+      policy=augment.transform_of(aug),
       reals_only=aug.reals_only,
       ada_target=aug.ada_target,
       ada_step=augment.ada_step(
@@ -142,7 +129,7 @@ class Rules:
       lecam_start=lecam.start,
       cr_real=cons.real,
       cr_fake=cons.fake,
-      cr=cr,
+      cr=augment.consistency_of(cons),
     )
 
 

@@ -175,16 +175,13 @@ def _check_data_efficient(config, dataset) -> None:
   """Augmentation, LeCam and consistency settings (gan_jax/augment.py)."""
   aug, lecam, cons = config.augment, config.lecam, config.consistency
   check_name('augment.method', aug.method, augment.METHODS)
-  on = aug.method or cons.real > 0 or cons.fake > 0
-  if on and dataset.kind != 'image':
+  if data.needs_augment_keys(config) and dataset.kind != 'image':
     raise ConfigError(
       f'config.augment and config.consistency transform images; '
       f'{config.data.name} is not an image dataset: leave them off.'
     )
-  if aug.method == 'diffaugment':
-    augment.ops(aug.policy, augment.DIFFAUGMENT_OPS, 'augment.policy')
+  augment.transform_of(aug)
   if aug.method == 'ada':
-    augment.ops(aug.ada_ops, augment.ADA_OPS, 'augment.ada_ops')
     if not 0 <= aug.ada_p <= 1 or not 0 <= aug.ada_target <= 1:
       raise ConfigError(
         f'config.augment.ada_p and ada_target must be in [0, 1], got '
@@ -200,8 +197,7 @@ def _check_data_efficient(config, dataset) -> None:
       f'config.consistency.real and fake must be >= 0, got {cons.real} and '
       f'{cons.fake}'
     )
-  if cons.real > 0 or cons.fake > 0:
-    augment.ops(cons.policy, augment.DIFFAUGMENT_OPS, 'consistency.policy')
+  augment.consistency_of(cons)
   if lecam.weight < 0 or not 0 <= lecam.decay < 1 or lecam.start < 0:
     raise ConfigError(
       f'config.lecam needs weight >= 0, 0 <= decay < 1 and start >= 0, got '

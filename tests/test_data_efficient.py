@@ -426,8 +426,9 @@ def test_probe_scores_training_and_held_out_images():
   config.data.train_fraction = 0.001  # 60 images
   config.eval.d_images, config.eval.batch_size = 1000, 25  # 3 blocks
   dataset = data.DATASETS[config.data.name]
-  probe = overfitting.probe(config, dataset)
-  train_images = dataset.load(config.data)['images']
+  train_set = dataset.load(config.data)
+  probe = overfitting.probe(config, dataset, train_set)
+  train_images = train_set['images']
   test_images, test_labels = dataset.read(config.data, 'test')
   assert len(train_images) == 60
   g, d = models.build(config.model, dataset.shape)
@@ -451,7 +452,7 @@ def test_probe_scores_training_and_held_out_images():
   for k, v in expected.items():
     assert scores[k] == pytest.approx(float(v), rel=1e-5, abs=1e-6), k
   config.eval.d_images = 0
-  assert overfitting.probe(config, dataset) is None
+  assert overfitting.probe(config, dataset, train_set) is None
 
 
 def test_overfitting_figure_draws_the_panels_runs_have(tmp_path):
