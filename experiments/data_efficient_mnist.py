@@ -9,8 +9,8 @@
 One point alone: --config=experiments/data_efficient_mnist.py:images=600,method=diffaugment,seed=1
 without --sweep. Arguments: images=<training images: 600, 3000 or 60000>
 (600), method=<a name of METHODS> (none), leg=<a key of LEGS> (main: the
-methods a sweep runs), seed=<int> (0), seeds=<seeds a sweep runs> (3),
-smoke.
+methods a sweep runs), updates=<int> (NUM_STEPS; 4 evaluations at every
+quarter), seed=<int> (0), seeds=<seeds a sweep runs> (3), smoke.
 
 The question (Zhao et al. 2020; Karras et al. 2020; Tseng et al. 2021): on
 a small training set D memorises its images and G's samples get worse;
@@ -20,7 +20,7 @@ does their gain shrink with more data? Each point trains the unconditional
 DCGAN of experiments/mnist_dcgan.py (non-saturating loss, BatchNorm in
 both players, Adam b1 0.5) on a class-stratified subset of MNIST's
 training split (60 or 300 images a class, subset_seed 0 for every seed, or
-the whole split), and every EVAL_EVERY updates scores FD and KID of 10,000
+the whole split), and at every quarter of its updates scores FD and KID of 10,000
 samples against the test split (LeNet features) and D's outputs on 1,000
 (or all) training images against as many test images (gan_jax/overfitting.py).
 
@@ -48,9 +48,11 @@ adjustment speed (p from 0 to 1 in 500,000 images) ADA's p can reach at
 most 2,000 x 64 / 500,000 = 0.26 in NUM_STEPS updates: the protocol's
 speed, not a tuned one.
 Legs (LEGS): main (the five methods above), scale (none and DiffAugment,
-for images=60000), consistency (CR, bCR), leak (DiffAugment on the real
-images only). Budget (2-core AMD EPYC with AVX-512): 3 to 6 min a point of
-2,000 updates with its 4 evaluations (the second beside other work).
+for images=60000, and with updates=10000 on 600 images: does augmentation
+pay once the unaugmented runs stop improving?), consistency (CR, bCR), leak
+(DiffAugment on the real images only). Budget (2-core AMD EPYC with
+AVX-512): 3 to 6 min a point of 2,000 updates with its 4 evaluations (the
+second beside other work), about 5 times that at updates=10000.
 Smoke: the mnist_dcgan smoke model, 20 updates, 200 samples, two methods.
 """
 
@@ -79,7 +81,6 @@ LEGS = {
   'leak': ('diffaugment_reals_only',),
 }
 NUM_STEPS = 2000
-EVAL_EVERY = 500
 
 
 def _arg(arg):
@@ -88,6 +89,7 @@ def _arg(arg):
     images=600,
     method='none',
     leg='main',
+    updates=NUM_STEPS,
     seed=0,
     seeds=3,
     smoke=False,
@@ -109,9 +111,9 @@ def get_config(arg=None):
     c.eval.d_images = 100
     return c
   c.model.d.width = 32
-  c.num_steps = NUM_STEPS
+  c.num_steps = arg.updates
   c.log_every = 50
-  c.sample_every = c.checkpoint_every = c.eval.every = EVAL_EVERY
+  c.sample_every = c.checkpoint_every = c.eval.every = arg.updates // 4
   c.eval.metrics = 'fd,kid'
   c.eval.d_images = 1000
   return c

@@ -14,8 +14,10 @@ from scipy import stats as sps
 
 from gan_jax.report import docs, records
 from gan_jax.report.verdict import (
+  Claim,
   Paper,
   Sample,
+  claim_verdict,
   compare,
   compare_all,
   expected_best,
@@ -152,6 +154,40 @@ def test_holm_adjusts_in_order_and_compare_all_applies_it():
   assert found[0].p_holm == pytest.approx(min(1, 2 * found[0].p))
 
 
+def test_a_finding_is_read_from_the_sign_and_p_of_its_difference():
+  """Paired differences of 7, 9, 6 (p 0.013): the claim 'higher'
+  reproduces, 'lower' does not; a noisy difference is inconclusive with the
+  seeds that would decide; a margin denies a finding whose interval lies
+  inside it."""
+  seeds = ['seed=0', 'seed=1', 'seed=2']
+  base = np.array([350.0, 420.0, 362.0])
+  c = compare(Sample.of(base + [7.0, 9.0, 6.0], seeds), Sample.of(base, seeds))
+  up, down = Claim('a − b', 1), Claim('a − b', -1)
+  assert claim_verdict(up, c).label == 'reproduced'
+  assert claim_verdict(down, c).label == 'not reproduced'
+  assert claim_verdict(up, c).interval == c.interval
+  noisy = compare(
+    Sample.of(base + [7.0, -5.0, 6.0], seeds), Sample.of(base, seeds)
+  )
+  found = claim_verdict(up, noisy)
+  assert found.label == 'inconclusive' and found.seeds_needed > 3
+  assert f'{found.seeds_needed} seeds would decide' in found.text()
+  tiny = compare(
+    Sample.of(base + [0.1, -0.1, 0.05], seeds), Sample.of(base, seeds)
+  )
+  assert claim_verdict(up, tiny).label == 'inconclusive'
+  assert claim_verdict(Claim('a − b', 1, 1.0, 'test'), tiny).label == (
+    'not reproduced'
+  )
+  one = compare(Sample.of([1.0]), Sample.of([2.0]))
+  assert claim_verdict(down, one).interval is None
+  assert 'no spread' in claim_verdict(down, one).text()
+  with pytest.raises(ValueError, match='reason'):
+    Claim('a − b', 1, 1.0)
+  with pytest.raises(ValueError, match='sign'):
+    Claim('a − b', 0)
+
+
 def test_expected_best_of_k_trials_matches_enumeration():
   scores = [5.0, 1.0, 3.0, 4.0]
   # k = 2 with replacement: the mean of the min over all 16 ordered pairs.
@@ -244,6 +280,35 @@ def test_docs_tables_regenerate_and_the_check_names_an_edited_number(tmp_path):
     bad.stderr
   )
   assert 'Traceback' not in bad.stderr
+
+
+def test_a_finding_block_renders_and_a_summary_gathers_the_pages(tmp_path):
+  """A finding on a study page (records beside it) is one table row with
+  its verdict; the summary of a page naming it with pages= lists that row
+  under the page's title, linked."""
+  _leg(
+    tmp_path / 'results' / 'leg',
+    {'a': [5.1, 4.9, 5.0, 5.05], 'b': [7.0, 7.2, 6.9, 7.1]},
+  )
+  page = tmp_path / 'results' / 'study.md'
+  page.write_text(
+    '# A study\n<!-- table finding records=leg metric=m group=a against=b '
+    "sign=lower source='Some et al.' claim='a lowers m' -->\n<!-- /table -->\n"
+  )
+  page.write_text(docs.render(page.read_text(), str(page.parent)))
+  assert '| Some et al.: a lowers m | m: a − b < 0 |' in page.read_text()
+  assert '| **reproduced** |' in page.read_text()
+  top = '# R\n<!-- table summary pages=results/*.md -->\n<!-- /table -->\n'
+  summary = docs.render(top, str(tmp_path))
+  assert '| [A study](results/study.md) | Some et al.: a lowers m | m |' in (
+    summary
+  )
+  assert (
+    '**reproduced**' in summary and docs.check(summary, str(tmp_path)) == []
+  )
+  bad = page.read_text().replace('sign=lower', 'sign=less')
+  with pytest.raises(Exception, match='sign'):
+    docs.render(bad, str(page.parent))
 
 
 def test_a_paper_row_matching_two_groups_is_refused(tmp_path):

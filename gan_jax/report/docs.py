@@ -12,8 +12,15 @@ Kinds:
   verdicts records=DIR [step=S] [command=CMD]
       every paper row of DIR's reference.json beside our group it names
       (its 'where' against each group's config), by verdict.verdict
-  summary
-      every row of every verdicts table of the file, with its section
+  finding records=DIR metric=M group=G (against=GROUP | against_metric=M2)
+          sign=higher|lower claim=TEXT source=TEXT [step=S] [margin=X
+          reason=TEXT] [command=CMD]
+      a paper's qualitative finding, that M of G minus M of GROUP (or M2
+      of G's runs) has the sign, by verdict.claim_verdict
+  summary [pages=GLOB]
+      every row of every verdicts and finding table of the file, with its
+      section; with pages, also those of each page GLOB names (relative
+      to the file's folder), with the page's title
   groups records=DIR metrics=M1,M2 [step=S] [real=1]
       per group, each metric's mean ± s.e. over runs (n); with real=1
       also the real-data rows of results.csv
@@ -32,6 +39,8 @@ Kinds:
 """
 
 import dataclasses
+import glob
+import os
 import re
 import shlex
 
@@ -46,6 +55,7 @@ BLOCK = re.compile(
   re.DOTALL,
 )
 HEADING = re.compile(r'^## (.+)$', re.MULTILINE)
+TITLE = re.compile(r'^# (.+)$', re.MULTILINE)
 
 
 @dataclasses.dataclass
@@ -56,8 +66,8 @@ class Line:
   source: str
   setting: str
   metric: str
-  paper: v.Paper
-  ours: v.Sample | None
+  paper: v.Paper | v.Claim
+  ours: v.Sample | None  # a Claim's: its group's sample of the metric
   step: int | None  # our updates: the step our values are read at
   verdict: v.Verdict | None
   command: str
@@ -67,7 +77,10 @@ class Line:
     if self.ours is None:
       return 'not run', 'not run'
     at = f' at {self.step:,}' if at and self.step else ''
-    return self.ours.text() + at, self.verdict.text()
+    ours = self.ours.text()
+    if isinstance(self.paper, v.Claim):
+      ours = f'{self.verdict.interval_text()} (95 % CI, n = {self.ours.n})'
+    return ours + at, self.verdict.text()
 
 
 def _matches(config: dict, where: dict) -> bool:
@@ -165,7 +178,7 @@ def _summary(found: list[tuple[str, Line]]) -> list[str]:
     'paper row',
     'metric',
     'paper',
-    'ours (mean ± s.e., n)',
+    'ours (mean ± s.e., n; a finding: its difference [95 % CI])',
     "our budget / paper's (updates)",
     'verdict',
     'command',
@@ -189,6 +202,62 @@ def _summary(found: list[tuple[str, Line]]) -> list[str]:
       ]
     )
   return tables.md_table(head, body)
+
+
+def _finding(rec, args) -> tuple[Line, list[str]]:
+  """A finding block's Line (for the summary) and table."""
+  metric, group = args['metric'], args['group']
+  a, at = rec.at(group, metric, _step_arg(args))
+  if 'against_metric' in args:
+    base = args['against_metric']
+    b, tested = rec.sample(group, base, at), f'{metric} − {base} of {group}'
+  else:
+    base = args['against']
+    b, tested = rec.sample(base, metric, at), f'{metric}: {group} − {base}'
+  if args['sign'] not in v.SIGNS:
+    raise ReportError(
+      f'finding {args["claim"]!r}: sign={args["sign"]!r}: valid: '
+      f'{", ".join(v.SIGNS)}'
+    )
+  try:
+    claim = v.Claim(
+      tested,
+      v.SIGNS[args['sign']],
+      float(args.get('margin', 0)),
+      args.get('reason', ''),
+    )
+  except ValueError as e:
+    raise ReportError(f'finding {args["claim"]!r}: {e}') from None
+  c = v.compare(a, b)
+  said = v.claim_verdict(claim, c)
+  line = Line(
+    args['source'],
+    args['claim'],
+    metric,
+    claim,
+    a,
+    at,
+    said,
+    args.get('command', ''),
+  )
+  head = [
+    'finding',
+    'tested as',
+    'ours [95 % CI]',
+    'test',
+    'p',
+    'verdict (p < 0.05)',
+  ]
+  test = f'paired t ({c.n} seeds)' if c.paired else 'Welch t'
+  row = [
+    f'{line.source}: {line.setting}',
+    claim.text(),
+    f'{said.interval_text()} at {at:,}',
+    test if c.interval is not None else '',
+    '' if c.p is None else f'{c.p:.2g}',
+    said.text(),
+  ]
+  return line, tables.md_table(head, [row])
 
 
 def _step_arg(args: dict) -> int | None:
@@ -325,7 +394,7 @@ TABLES = {
   'best_of': _best_of,
   'curve': _curve,
 }
-KINDS = ('verdicts', 'summary', *TABLES)
+KINDS = ('verdicts', 'finding', 'summary', *TABLES)
 
 
 def _parse(spec: str) -> tuple[str, dict]:
@@ -341,9 +410,9 @@ def _parse(spec: str) -> tuple[str, dict]:
   return kind, args
 
 
-def render(text: str, root: str = '.') -> str:
-  """`text` with every generated block rewritten from its records (paths
-  relative to `root`)."""
+def _lines(text: str, root: str) -> tuple[list, dict]:
+  """([(section, Line)] of the verdicts and finding blocks of `text`, the
+  body of each block but the summaries by its offset)."""
   cache = {}
 
   def rec_of(args):
@@ -359,9 +428,33 @@ def render(text: str, root: str = '.') -> str:
       found += _render(m, kind, args, text, rec_of, bodies)
     except KeyError as e:
       raise ReportError(f'table {m["spec"]!r}: needs {e.args[0]}=') from None
+  return found, bodies
+
+
+def _page_lines(pattern: str, root: str) -> list:
+  """The (section, Line)s of each page `pattern` names, the section its
+  title linked to the page."""
+  found = []
+  for path in sorted(glob.glob(os.path.join(root, pattern))):
+    with open(path) as f:
+      text = f.read()
+    title = TITLE.search(text)
+    rel = os.path.relpath(path, root)
+    link = f'[{title[1] if title else rel}]({rel})'
+    found += [(link, ln) for _, ln in _lines(text, os.path.dirname(path))[0]]
+  return found
+
+
+def render(text: str, root: str = '.') -> str:
+  """`text` with every generated block rewritten from its records (paths
+  relative to `root`)."""
+  found, bodies = _lines(text, root)
   for m in BLOCK.finditer(text):
     if m.start() not in bodies:
-      bodies[m.start()] = _summary(found)
+      pages = _parse(m['spec'])[1].get('pages')
+      bodies[m.start()] = _summary(
+        found + (_page_lines(pages, root) if pages else [])
+      )
 
   def sub(m):
     return m['open'] + '\n'.join(bodies[m.start()]) + '\n' + m['close']
@@ -372,12 +465,16 @@ def render(text: str, root: str = '.') -> str:
 def _render(m, kind, args, text, rec_of, bodies) -> list:
   """Fills bodies[m.start()] for one block but a summary; returns its
   (section, Line)s for the summary."""
+  sections = HEADING.findall(text[: m.start()])
+  section = sections[-1] if sections else ''
   if kind == 'verdicts':
     recs = [rec_of({'records': p}) for p in args['records'].split(',')]
     lines = verdict_lines(recs, _step_arg(args), args.get('command', ''))
-    sections = HEADING.findall(text[: m.start()])
     bodies[m.start()] = verdict_table(lines)
-    return [(sections[-1] if sections else '', ln) for ln in lines]
+    return [(section, ln) for ln in lines]
+  if kind == 'finding':
+    line, bodies[m.start()] = _finding(rec_of(args), args)
+    return [(section, line)]
   if kind != 'summary':
     bodies[m.start()] = TABLES[kind](rec_of(args), args)
   return []

@@ -29,7 +29,19 @@ seed where both groups hold the same seeds (a sweep over loss x seed: the
 same initialisation and data order), else Welch's; its 95 % interval and
 p-value, Holm's correction over a table's comparisons (`holm`), and the
 seeds per group at which the observed difference, at the observed spread,
-would be resolved. `expected_best` is the expected best score of k trials
+would be resolved.
+
+A paper's qualitative finding (`Claim`: a - b has a stated sign, a and b
+two of our groups or two metrics of one group's runs) is read from
+`compare`'s a - b (`claim_verdict`), each finding one pre-stated test at
+alpha 0.05 (two-sided, so the 95 % interval excludes 0 exactly when
+p < alpha):
+  reproduced       p < alpha and d has the claimed sign
+  not reproduced   p < alpha and d has the other sign, or, with a margin
+                   stated (and why), the interval lies inside (-M, M): no
+                   effect of the size the finding needs
+  inconclusive     neither; with the seeds per group at which the
+                   observed d, at the observed spread, would give p < alpha `expected_best` is the expected best score of k trials
 of a random search (Dodge et al. 2019), Lucic et al. 2018's min-FID
 against budget.
 """
@@ -336,6 +348,50 @@ def compare_all(
   found = [compare(a, b, alpha / max(len(pairs), 1)) for a, b in pairs]
   adjusted = holm([c.p for c in found])
   return [dataclasses.replace(c, p_holm=q) for c, q in zip(found, adjusted)]
+
+
+SIGNS = {'higher': 1, 'lower': -1}
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+  """A paper's qualitative finding, tested as `tested` (what a - b is)
+  having the sign `sign` (SIGNS); an optional margin (metric units) and
+  its reason; no budget (a finding states none)."""
+
+  tested: str
+  sign: int
+  margin: float = 0.0
+  reason: str = ''
+  budget = None
+
+  def __post_init__(self):
+    if self.sign not in SIGNS.values():
+      raise ValueError(f'sign {self.sign}: valid: {", ".join(SIGNS)}')
+    if self.margin < 0 or (self.margin and not self.reason):
+      raise ValueError('a margin is > 0 and states its reason')
+
+  def text(self) -> str:
+    """'fd: diffaugment - none < 0'."""
+    return f'{self.tested} {"<" if self.sign < 0 else ">"} 0'
+
+
+def claim_verdict(claim: Claim, c: Comparison, alpha: float = 0.05) -> Verdict:
+  """The label of the module docstring for `claim` given `compare`'s
+  a - b (computed at the same alpha)."""
+  if c.interval is None:
+    why = 'one run a side: no spread for an interval'
+    return Verdict(c.difference, None, claim.margin, 'inconclusive', None, why)
+  lo, hi = c.interval
+  if c.p < alpha:
+    agrees = claim.sign * c.difference > 0
+    label = 'reproduced' if agrees else 'not reproduced'
+  elif claim.margin and -claim.margin < lo and hi < claim.margin:
+    label = 'not reproduced'
+  else:
+    label = 'inconclusive'
+  seeds = c.seeds_needed if label == 'inconclusive' else None
+  return Verdict(c.difference, c.interval, claim.margin, label, seeds)
 
 
 def expected_best(scores, k: int, lower_is_better: bool = True) -> float:
