@@ -10,7 +10,7 @@
 The first sweep is unroll_steps in [0, 10] x 3 seeds; the second every
 update scheme of gan_jax.train_step (unrolled with 5 steps) x 3 seeds on the
 same ring and budget, for one plot of modes and high-quality samples
-against updates (the report's eval_modes.png, eval_high_quality.png). The
+against updates (the report's eval_modes.png). The
 last command tiles the sample scatter plots of seed 0 every 2,500 updates,
 unrolled above plain, as the paper's Fig. 1.
 Arguments: unroll=<k> (default 10), scheme=<name> (default unrolled),

@@ -491,7 +491,7 @@ def loop(run: Setup) -> train_state.TrainState:
           rate = (step - s_last) / (t_now - t_last)
           t_last, s_last = t_now, step
           for m, row in zip(members, rows):
-            m.log(step, row | _rates(rate, config.batch_size))
+            m.log(step, row | _rates(rate, config.batch_size, len(members)))
           bar.set_postfix(
             d_loss=f'{rows[0]["d_loss"]:.3f}',
             g_loss=f'{rows[0]["g_loss"]:.3f}',
@@ -552,10 +552,13 @@ def _write_failed(members, e: OSError) -> WriteFailed:
   )
 
 
-def _rates(steps_per_sec: float, batch_size: int) -> dict:
+def _rates(steps_per_sec: float, batch_size: int, models: int) -> dict:
+  """The logged rates: each model's updates/s and images/s, and the models
+  its program trains at once (a vmapped program's models share its rate)."""
   return {
     'steps_per_sec': steps_per_sec,
     'images_per_sec': steps_per_sec * batch_size,
+    'program_models': models,
   }
 
 

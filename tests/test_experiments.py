@@ -175,7 +175,7 @@ def test_augmentation_smoke_sweep_and_report(mnist_dirs, lenet_cache, tmp_path):
       assert im.size[1] == 10 * 29 + 1
   paths = report.main([str(out)])
   assert any(p.endswith('classifier_accuracy.png') for p in paths)
-  table = (out / 'report' / 'results.md').read_text()
+  table = (out / 'report' / 'report.md').read_text()
   assert '| data.train_fraction=0.01 |' in table
 
 

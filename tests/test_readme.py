@@ -73,7 +73,7 @@ def test_a_how_to_runs_as_written(title, file, naming, shown, point, tmp_path):
   sweep = tmp_path / 'runs' / file.removesuffix('.py')
   assert (sweep / point / 'registered.json').exists()
   report = (
-    tmp_path / 'runs' / f'{sweep.name}_report' / 'results.md'
+    tmp_path / 'runs' / f'{sweep.name}_report' / 'report.md'
   ).read_text()
   assert shown in report
 

@@ -9,7 +9,9 @@ resume count once (the last); groups keep sweep.json's order.
 import csv
 import json
 import math
+import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -41,13 +43,10 @@ GROUPS = {
 }
 STALE = 0.123  # a row a resumed run logged again: must not be used
 FIGURES = [
-  'losses.png',
-  'd_outputs.png',
-  'grad_norms.png',
-  'eval_fd.png',
-  'eval_precision.png',
-  'final_fd.png',
-  'final_precision.png',
+  'training.png',
+  'eval_distances.png',
+  'eval_manifold.png',
+  'finals.png',
   'samples.png',
 ]
 
@@ -166,13 +165,10 @@ def _csv(path, real=False):
 
 
 def _md(path, real=False):
-  """The results.md table as a list of {header: cell}."""
-  lines = [
-    line for line in path.read_text().splitlines() if line.startswith('|')
-  ]
-  split = lambda line: [c.strip() for c in line.strip('|').split(' | ')]
-  head = split(lines[0])
-  rows = [dict(zip(head, split(line))) for line in lines[2:]]
+  """report.md's results table (the one with n_eval) as a list of {header
+  without its unit: cell}."""
+  (table,) = [t for t in _md_tables(path) if t and 'n_eval' in t[0]]
+  rows = [{k.split(' (')[0]: c for k, c in row.items()} for row in table]
   return _groups_only(rows, real)
 
 
@@ -243,8 +239,8 @@ def test_a_search_over_settings_gets_the_expected_best_of_k_trials():
     for (loss, lr), x in fds.items()
   ]
   lines = tables.best_of_table(groups)
-  assert '## fd: expected lowest of k random trials' in lines
-  assert '## precision: expected highest of k random trials' in lines
+  assert '### fd: expected lowest of k random trials' in lines
+  assert '### precision: expected highest of k random trials' in lines
   row_a = next(line for line in lines if line.startswith('| a |'))
   want = [verdict.expected_best([4.0, 2.0, 8.0, 6.0], k) for k in (1, 2, 4)]
   assert row_a == '| a | 4 | ' + ' | '.join(f'{w:.4g}' for w in want) + ' |'
@@ -271,11 +267,11 @@ def test_results_older_than_the_last_train_step_are_not_read(tmp_path, capsys):
 def test_sweep_tables_hold_mean_and_std_over_seeds(sweep_dir, tmp_path):
   out = tmp_path / 'out'
   paths = report.main([str(sweep_dir), '--out', str(out)])
-  rows, md = _csv(out / 'results.csv'), _md(out / 'results.md')
+  rows, md = _csv(out / 'results.csv'), _md(out / 'report.md')
   # The protocol's real-data scores close the table, one row.
   real, md_real = (
     _csv(out / 'results.csv', True)[-1],
-    _md(out / 'results.md', True)[-1],
+    _md(out / 'report.md', True)[-1],
   )
   assert real['group'] == md_real['group'] == 'real data'
   assert float(real['fd_mean']) == 0.25 and md_real['precision'] == '0.75'
@@ -298,7 +294,7 @@ def test_sweep_tables_hold_mean_and_std_over_seeds(sweep_dir, tmp_path):
   assert float(rows[0]['fd_mean']) == pytest.approx(7 / 3)
   assert float(rows[0]['fd_std']) == pytest.approx(math.sqrt(7 / 3))
   assert (
-    'loss=minimax,seed=3: no run directory' in (out / 'results.md').read_text()
+    'loss=minimax,seed=3: no run directory' in (out / 'report.md').read_text()
   )
   for name in FIGURES:
     assert str(out / name) in paths
@@ -346,10 +342,13 @@ def test_single_run_directory(tmp_path, capsys):
   assert row['group'] == 'run' and row['n'] == '1'
   assert float(row['fd_mean']) == 3.5 and row['fd_std'] == ''  # 1 seed
   assert float(row['d_fake_mean']) == 0.4 and row['d_fake_std'] == ''
-  (md_row,) = _md(out / 'results.md')
+  (md_row,) = _md(out / 'report.md')
   assert md_row['fd'] == '3.5'
   for name in FIGURES:
-    _check_png(out / name)
+    if name == 'finals.png':  # a dot per group: the table says it
+      assert not (out / name).exists()
+    else:
+      _check_png(out / name)
 
 
 def test_num_models_directory_is_one_group(tmp_path):
@@ -470,10 +469,10 @@ def test_a_sweep_report_writes_its_records_and_the_verdicts_of_its_reference(
   other = rec.sample('loss=minimax', 'fd')
   assert verdict.compare(sample, other).paired
   expected = verdict.verdict(verdict.Paper.of(entry), verdict.Sample.of(fd))
-  text = (out / 'results.md').read_text()
+  text = (out / 'report.md').read_text()
   assert '## Beside the paper' in text
   (row,) = [
-    r for t in _md_tables(out / 'results.md') for r in t if 'verdict' in r
+    r for t in _md_tables(out / 'report.md') for r in t if 'verdict' in r
   ]
   assert row['setting'] == 'loss=non_saturating'
   assert row['ours − paper [95 % CI]'] == expected.interval_text()
@@ -666,3 +665,172 @@ def test_trend_flags_are_checked(tmp_path, capsys):
     SystemExit, match="'fd' is no evaluation metric.*parzen_ll"
   ):
     report.main([str(tmp_path / 'run'), '--trend', 'fd'])
+
+
+def _figure_artists(fig):
+  """{gid: artist} of every named line, band and error bars."""
+  found = {}
+  for ax in fig.axes:
+    for a in [*ax.lines, *ax.collections]:
+      if a.get_gid():
+        found[a.get_gid()] = a
+  return found
+
+
+def test_curves_carry_the_mean_a_min_max_band_and_each_seed(sweep_dir):
+  """A 3-seed, 2-group figure, read from its artists: per group the mean
+  over seeds, a band from min to max, and one thin line per seed with that
+  seed's values."""
+  from gan_jax.report import figures
+
+  groups, _ = read.read_groups([str(sweep_dir)])
+  fig = figures.curve_figure(groups, [figures.Panel('evals', 'fd', 'fd')])
+  art = _figure_artists(fig)
+  for loss, seeds in GROUPS.items():
+    label = f'loss={loss}'
+    finals = [s[0] for s in seeds]
+    mean = art[f'mean:{label}']
+    np.testing.assert_allclose(mean.get_xdata(), [10, 20])
+    np.testing.assert_allclose(
+      mean.get_ydata(), [2 * np.mean(finals), np.mean(finals)]
+    )
+    band = art[f'band:{label}'].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(min(finals))
+    assert band.max() == pytest.approx(2 * max(finals))
+    for seed, fd in enumerate(finals):
+      line = art[f'seed:{label}:{label},seed={seed}']
+      np.testing.assert_allclose(line.get_ydata(), [2 * fd, fd])
+      assert line.get_linewidth() < mean.get_linewidth()
+
+
+def _one_run(path):
+  """A run evaluated at steps 10 and 20 (fd, kid, kid_std) and once (is,
+  is_std at 20)."""
+  _write_run(path, 'minimax', 0, 3.0, 0.4, 0.7, 0.2)
+  rows = [
+    json.loads(line)
+    for line in (path / 'metrics.jsonl').read_text().splitlines()
+  ]
+  for row in rows:
+    if 'eval/fd' in row:
+      row |= {'eval/kid': 0.1 * row['step'], 'eval/kid_std': 0.5}
+      if row['step'] == 20:
+        row |= {'eval/is': 2.0, 'eval/is_std': 0.1}
+  (path / 'metrics.jsonl').write_text(
+    ''.join(json.dumps(r) + '\n' for r in rows)
+  )
+  results = json.loads((path / 'results.json').read_text())
+  results['metrics'] |= {'kid': 2.0, 'kid_std': 0.5, 'is': 2.0, 'is_std': 0.1}
+  (path / 'results.json').write_text(json.dumps(results))
+
+
+def test_a_one_run_report_has_no_one_dot_figures_and_no_spread_metrics(
+  tmp_path,
+):
+  """One run: no final-value figure, no figure of a metric evaluated once
+  (the page names it), none of kid_std or is_std, which are KID's error
+  bars instead."""
+  from gan_jax.report import figures
+
+  _one_run(tmp_path / 'run')
+  paths = report.main([str(tmp_path / 'run'), '--out', str(tmp_path / 'out')])
+  names = {os.path.basename(p) for p in paths}
+  assert 'finals.png' not in names and 'eval_is.png' not in names
+  assert not [n for n in names if '_std' in n or n.startswith('final_')]
+  assert 'eval_distances.png' in names
+  page = (tmp_path / 'out' / 'report.md').read_text()
+  assert 'Evaluated once, so in the table only: is.' in page
+  assert "kid_std (each run's own spread of kid)" in page
+  groups, _ = read.read_groups([str(tmp_path / 'run')])
+  fig = figures.curve_figure(
+    groups, [figures.Panel('evals', 'kid', 'kid', 'kid_std')]
+  )
+  art = _figure_artists(fig)
+  assert not [g for g in art if g.startswith(('band:', 'seed:'))]
+  segments = art['error:run:run'].get_segments()
+  np.testing.assert_allclose(
+    [s[:, 1] for s in segments], [[0.5, 1.5], [1.5, 2.5]]
+  )
+  # The results table: no kid_std column; results.csv keeps it.
+  (row,) = _md(tmp_path / 'out' / 'report.md')
+  assert 'kid' in row and 'kid_std' not in row
+  assert 'kid_std_mean' in _csv(tmp_path / 'out' / 'results.csv')[0]
+
+
+def test_the_page_reads_in_order_links_every_file_and_captions_figures(
+  sweep_dir, tmp_path
+):
+  out = tmp_path / 'out'
+  paths = report.main([str(sweep_dir), '--out', str(out)])
+  page = (out / 'report.md').read_text()
+  heads = [
+    '## What was read',
+    '## Comparison',
+    '## Evaluation curves',
+    '## Samples',
+    '## Training diagnostics',
+    '## Files',
+  ]
+  at = [page.index(h) for h in heads]
+  assert at == sorted(at)
+  assert page.index('| group | loss | n | n_eval |') < at[2]  # the table
+  assert page.index('paired t (3 seeds)') < at[2]  # the comparison rule
+  lines = page.splitlines()
+  for p in paths:
+    name = os.path.basename(p)
+    if name == 'report.md':
+      continue
+    assert f']({name})' in page, name
+    if name.endswith('.png'):
+      i = lines.index(f'![{name}]({name})')
+      assert lines[i + 2].startswith('*') and lines[i + 2].endswith('*')
+  assert 'fd (squared feature units)' in page  # units in the head
+
+
+def test_a_vmapped_programs_rate_is_per_model_beside_its_program_rate():
+  """steps_per_sec is what each model of a program makes; program_rate
+  multiplies by the models the program trains, the solo-comparable rate."""
+
+  def run(rate, models):
+    rows = [
+      {'step': s, 'steps_per_sec': rate, 'program_models': models}
+      for s in (10, 20)
+    ]
+    return read.Run('r', {'seed': 0}, rows, [], None, None)
+
+  vmapped = read.Group('vmap', {}, [run(3.43, 3)])
+  solo = read.Group('solo', {}, [run(11.7, 1)])
+  old = read.Group(
+    'old',
+    {},
+    [read.Run('r', {}, [{'step': 1, 'steps_per_sec': 5.0}], [], None, None)],
+  )
+  rows = stats.group_table([vmapped, solo, old])
+  assert rows[0].stats[stats.RATE][0] == pytest.approx(3.43)
+  assert rows[0].stats[stats.PROGRAM_RATE][0] == pytest.approx(10.29)
+  assert rows[1].stats[stats.PROGRAM_RATE][0] == pytest.approx(11.7)
+  assert rows[2].stats[stats.PROGRAM_RATE][0] == pytest.approx(5.0)
+  assert tables.header(stats.PROGRAM_RATE).endswith(
+    '(model updates/s of its program)'
+  )
+
+
+@pytest.mark.parametrize(
+  'study', ['data_efficient_600', 'metz2017', 'mode_collapse/long_60k']
+)
+def test_a_committed_records_folder_redraws_the_page_it_holds(study, tmp_path):
+  """--records on a copy of a study's records folder gives its committed
+  report.md (so the page is what its records say), links only files that
+  exist, and leaves no figure of a metric's own spread."""
+  from gan_jax.report import page
+
+  folder = REPO / 'docs' / 'results' / study
+  copy = tmp_path / 'copy'
+  shutil.copytree(folder, copy)
+  page.write_records_report(str(copy))
+  text = (copy / 'report.md').read_text()
+  committed = (folder / 'report.md').read_text()
+  assert text.replace(str(copy), f'docs/results/{study}') == committed
+  for link in re.findall(r'\]\(([^)]+)\)', text):
+    assert (copy / link).exists(), link
+  assert not list(copy.glob('*_std.png'))

@@ -33,7 +33,10 @@ class Metric:
   features), 'probs' (its class probabilities), 'labels' (labelled samples
   of a class-conditional image model; such metrics train classifiers and
   are left out of the real-data scores). kinds: the dataset kinds it
-  applies to ('image', 'points')."""
+  applies to ('image', 'points'). For reports: units {scalar: its unit
+  and scale}, errors {scalar: the scalar that is its own spread (drawn
+  as its error bars, never as a metric)}, family (metrics drawn in one
+  figure; default the entry's name)."""
 
   prepare: Callable | str
   scalars: tuple[str, ...]
@@ -41,6 +44,9 @@ class Metric:
   higher: tuple[str, ...] = ()
   needs: tuple[str, ...] = ()
   kinds: tuple[str, ...] = ('image', 'points')
+  units: dict = dataclasses.field(default_factory=dict)
+  errors: dict = dataclasses.field(default_factory=dict)
+  family: str = ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,38 +78,57 @@ class Scored:
 METRICS = registry.Registry('metric')
 FEATURE_NETS = registry.Registry('feature_net')
 
+_SQUARED = 'squared feature units'
+_FRACTION = 'fraction, 0 to 1'
+_ACCURACY = 'test accuracy, 0 to 1'
 _BUILTIN = {
   'fd': Metric(
-    'gan_jax.metrics.stats:prepare_fd', ('fd',), ('fd',), needs=('features',)
+    'gan_jax.metrics.stats:prepare_fd',
+    ('fd',),
+    ('fd',),
+    needs=('features',),
+    units={'fd': _SQUARED},
+    family='distances',
   ),
   'kid': Metric(
     'gan_jax.metrics.stats:prepare_kid',
     ('kid', 'kid_std'),
     ('kid',),
     needs=('features',),
+    units={'kid': _SQUARED + ', unscaled'},
+    errors={'kid': 'kid_std'},
+    family='distances',
   ),
   'pr': Metric(
     'gan_jax.metrics.manifold:prepare_pr',
     ('precision', 'recall'),
     higher=('precision', 'recall'),
     needs=('features',),
+    units={'precision': _FRACTION, 'recall': _FRACTION},
+    family='manifold',
   ),
   'dc': Metric(
     'gan_jax.metrics.manifold:prepare_dc',
     ('density', 'coverage'),
     higher=('density', 'coverage'),
     needs=('features',),
+    units={'density': 'ratio, 1 for real data', 'coverage': _FRACTION},
+    family='manifold',
   ),
   'is': Metric(
     'gan_jax.metrics.stats:prepare_is',
     ('is', 'is_std'),
     higher=('is',),
     needs=('features', 'probs'),
+    units={'is': 'score, 1 to classes'},
+    errors={'is': 'is_std'},
   ),
   'parzen': Metric(
     'gan_jax.metrics.parzen:prepare',
     ('parzen_ll', 'parzen_se', 'parzen_sigma'),
     higher=('parzen_ll',),
+    units={'parzen_ll': 'nats', 'parzen_sigma': 'pixel scale'},
+    errors={'parzen_ll': 'parzen_se'},
   ),
   'modes': Metric(
     'gan_jax.metrics.modes:prepare',
@@ -111,6 +136,11 @@ _BUILTIN = {
     ('reverse_kl',),
     ('modes', 'high_quality'),
     kinds=('points',),
+    units={
+      'modes': 'count',
+      'high_quality': '% of samples',
+      'reverse_kl': 'nats',
+    },
   ),
   'cas': Metric(
     'gan_jax.metrics.classifier:prepare_cas',
@@ -118,6 +148,8 @@ _BUILTIN = {
     higher=('cas', 'real_accuracy'),
     needs=('labels',),
     kinds=('image',),
+    units={'cas': _ACCURACY, 'real_accuracy': _ACCURACY},
+    family='classifiers',
   ),
   'augment': Metric(
     'gan_jax.metrics.classifier:prepare_augment',
@@ -125,6 +157,8 @@ _BUILTIN = {
     higher=('augmented_accuracy', 'real_accuracy'),
     needs=('labels',),
     kinds=('image',),
+    units={'augmented_accuracy': _ACCURACY, 'real_accuracy': _ACCURACY},
+    family='classifiers',
   ),
 }
 for _name, _metric in _BUILTIN.items():
@@ -164,6 +198,29 @@ def direction(scalar: str) -> str | None:
     if scalar in metric.higher:
       return 'higher'
   return None
+
+
+def _entry(scalar: str) -> tuple[str, Metric] | None:
+  """(name, Metric) of the registered metric that gives `scalar`."""
+  return next(((n, m) for n, m in METRICS.items() if scalar in m.scalars), None)
+
+
+def unit(scalar: str) -> str:
+  """The unit and scale its metric states for `scalar` ('' if none)."""
+  found = _entry(scalar)
+  return found[1].units.get(scalar, '') if found else ''
+
+
+def family(scalar: str) -> str:
+  """The figure `scalar` is drawn in: its metric's family, else its name
+  (the scalar itself for an unregistered one)."""
+  found = _entry(scalar)
+  return (found[1].family or found[0]) if found else scalar
+
+
+def error_keys() -> dict[str, str]:
+  """{scalar: the scalar that is its own spread} over every metric."""
+  return {k: e for m in METRICS.values() for k, e in m.errors.items()}
 
 
 def is_better(metric: str, value: float, best: float | None) -> bool:

@@ -8,7 +8,7 @@ from absl import flags
 
 from gan_jax import rundir
 from gan_jax.errors import ReportError, closest_first, flag_error
-from gan_jax.report import docs, figures, read, stats, tables
+from gan_jax.report import docs, figures, page, read, stats, tables
 
 # Private: gan_jax.sample defines a global --out; both load in one process.
 FLAGS = flags.FlagValues()
@@ -57,12 +57,20 @@ flags.DEFINE_bool(
   'what its records give.',
   FLAGS,
 )
+flags.DEFINE_bool(
+  'records',
+  False,
+  'Each DIR is a committed records folder (docs/results/<study>/): redraw '
+  'its report page in place from the records alone.',
+  FLAGS,
+)
 flags.DEFINE_bool('help', False, 'Show this help.', FLAGS, short_name='h')
 
 USAGE = (
   'usage: python -m gan_jax.report DIR [DIR ...] [--out OUT] [--pool] '
   '[--trend METRIC [--trend_from STEP] [--target VALUE]]\n'
-  '       python -m gan_jax.report --docs [--check] [FILE ...]'
+  '       python -m gan_jax.report --docs [--check] [FILE ...]\n'
+  '       python -m gan_jax.report --records FOLDER [FOLDER ...]'
 )
 DOCS = 'docs/results.md'
 STUDY_PAGES = 'docs/results/*.md'  # a study's own page, beside its records
@@ -87,6 +95,10 @@ def _parse(argv: list[str]) -> tuple[list[str], str]:
     raise SystemExit('error: no DIR given: pass run or sweep directories')
   if FLAGS.target is not None and FLAGS.trend is None:
     raise SystemExit('error: --target needs --trend METRIC')
+  if FLAGS.records:
+    if FLAGS.out or FLAGS.trend or FLAGS.pool:
+      raise SystemExit('error: --records redraws each folder in place alone')
+    return dirs, ''
   if FLAGS.out is None and len(dirs) > 1:
     raise SystemExit('error: several DIRs: pass --out')
   return dirs, FLAGS.out or os.path.join(dirs[0], 'report')
@@ -156,17 +168,34 @@ def main(argv: list[str] | None = None) -> list[str]:
   dirs, out = _parse(sys.argv[1:] if argv is None else argv)
   if FLAGS.docs:
     return _docs(dirs)
+  if FLAGS.records:
+    paths = []
+    for d in dirs:
+      try:
+        paths += page.write_records_report(d)
+      except (OSError, ReportError) as e:
+        raise SystemExit(f'error: {d}: {e}') from None
+    for p in paths:
+      print(p)
+    return paths
   try:
-    groups, notes = read.read_groups(dirs, FLAGS.pool)
+    several = page.progress if len(dirs) > 1 else None
+    groups, notes = read.read_groups(dirs, FLAGS.pool, several)
   except ReportError as e:
     raise SystemExit(f'error: {e}') from None
-  for note in notes:
-    print(f'note: {note}')
   if FLAGS.trend is not None:
     _check_trend(groups)
-  paths = figures.write_report(groups, out, notes, read.read_references(dirs))
+  runs = sum(len(g.runs) for g in groups)
+  page.progress(f'{runs} run(s) in {len(groups)} group(s)')
+  for note in notes:
+    print(f'note: {note}')
+  trend = []
   if FLAGS.trend is not None:
-    paths.append(_write_trend(groups, out))
-  for p in paths:
+    os.makedirs(out, exist_ok=True)
+    trend = [_write_trend(groups, out)]
+  paths = page.write_report(
+    groups, out, notes, read.read_references(dirs), dirs, trend
+  )
+  for p in trend + paths:
     print(p)
-  return paths
+  return trend + paths

@@ -303,6 +303,14 @@ def _compare(rec, args) -> list[str]:
     b = rec.sample(base, metric, step)
     pairs = [(rec.sample(g, metric, step), b) for g in others]
     title = [f'{base}: {b.text()}', '']
+  return [*title, *compare_table(metric, base, others, pairs)]
+
+
+def compare_table(
+  metric: str, base: str, others: list[str], pairs
+) -> list[str]:
+  """Markdown lines: each of `others` (a, b) in `pairs` as a − b by
+  verdict.compare_all (Holm over the rows), b being `base`."""
   found = v.compare_all(pairs)
   head = [
     'group',
@@ -340,7 +348,7 @@ def _compare(rec, args) -> list[str]:
         reading,
       ]
     )
-  return [*title, *tables.md_table(head, body)]
+  return tables.md_table(head, body)
 
 
 def _best_of(rec, args) -> list[str]:

@@ -1,5 +1,10 @@
-"""The report's figures (matplotlib Figure and Agg canvas, no pyplot), and
-write_report, which writes them with the tables."""
+"""The report's figures (matplotlib Figure and Agg canvas, no pyplot).
+
+Curves draw each group's mean over seeds (thick), a band from min to max
+and each seed's own line (thin) where a group has several runs, and a
+metric's own spread (metrics.error_keys) as error bars; every artist is
+named by its gid ('mean:<group>', 'band:<group>', 'seed:<group>:<run>',
+'error:<group>:<run>') so a test reads the figure's data."""
 
 import dataclasses
 import io
@@ -15,8 +20,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from gan_jax import config as config_lib
-from gan_jax import rundir
-from gan_jax.report import docs, records, stats, tables
+from gan_jax import metrics, rundir
+from gan_jax.report import stats
 from gan_jax.report.read import Group
 
 
@@ -46,63 +51,133 @@ def _legend_label(g: Group) -> str:
   return g.label if len(g.runs) == 1 else f'{g.label} (n={len(g.runs)})'
 
 
-def plot_curves(
+@dataclasses.dataclass(frozen=True)
+class Panel:
+  """One panel of a curve figure: `key` of each run's `rows` ('train' or
+  'evals') against step; `error`: the key of each row's own spread (drawn
+  as error bars on each run's points)."""
+
+  rows: str
+  key: str
+  title: str
+  error: str | None = None
+  log: bool = False
+  ylim: tuple | None = None
+
+
+BAND = 'min to max over seeds'
+
+
+def _draw(ax, groups, colors, panel: Panel, minutes: bool, markers: bool):
+  """A panel's artists, each named by its gid: 'mean:<group>' (the mean
+  over seeds), 'band:<group>' (min to max, several seeds),
+  'seed:<group>:<run>' (each run, thin, several seeds), 'error:<group>:
+  <run>' (a run's own spread as error bars). Returns whether it drew."""
+  drew = False
+  for g, color in zip(groups, colors):
+    runs = [
+      (r, stats.series(getattr(r, panel.rows), panel.key)) for r in g.runs
+    ]
+    steps, mean, lo, hi = stats.aggregate(s for _, s in runs)
+    if not len(steps):
+      continue
+    drew = True
+    scale = stats.minutes_per_step(g) if minutes else 1
+    several = len(g.runs) > 1
+    ax.plot(
+      steps * scale,
+      mean,
+      color=color,
+      lw=1.8,
+      label=_legend_label(g),
+      marker='o' if markers else None,
+      markersize=3,
+      gid=f'mean:{g.label}',
+    )
+    if several:
+      ax.fill_between(
+        steps * scale,
+        lo,
+        hi,
+        color=color,
+        alpha=0.15,
+        lw=0,
+        gid=f'band:{g.label}',
+      )
+    for r, (s, values) in runs:
+      name = os.path.basename(os.path.normpath(r.path))
+      if several:
+        ax.plot(
+          s * scale,
+          values,
+          color=color,
+          lw=0.6,
+          alpha=0.6,
+          gid=f'seed:{g.label}:{name}',
+        )
+      if panel.error:
+        s_err, err = stats.series(getattr(r, panel.rows), panel.error)
+        at = dict(zip(s_err.tolist(), err))
+        keep = [i for i, x in enumerate(s.tolist()) if x in at]
+        if keep:
+          bars = ax.errorbar(
+            s[keep] * scale,
+            values[keep],
+            yerr=[at[s[i]] for i in keep],
+            fmt='none',
+            ecolor=color,
+            elinewidth=0.8,
+            capsize=2,
+            alpha=0.7,
+          )
+          bars.lines[2][0].set_gid(f'error:{g.label}:{name}')
+  return drew
+
+
+def curve_figure(
   groups: list[Group],
-  panels: list[tuple[str, str, str]],
-  path: str,
+  panels: list[Panel],
   *,
-  log: bool = False,
-  ylim=None,
+  ncols: int = 2,
   markers: bool = False,
   minutes: bool = False,
-) -> str | None:
-  """One panel per (rows, key, title), rows 'train' or 'evals': a line per
-  group (mean over seeds) with a min-max band. Returns `path`, or None when
-  no run has a key. With `minutes` the x axis is training time, each
-  group's steps divided by its steps_per_sec (stats.minutes_per_step).
-  """
-  data = [
-    [
-      stats.aggregate(stats.series(getattr(r, rows), key) for r in g.runs)
-      for g in groups
-    ]
-    for rows, key, _ in panels
-  ]
-  if not any(len(a[0]) for panel in data for a in panel):
-    return None
-  fig = Figure(figsize=(5 * len(panels), 4), layout='constrained')
+) -> Figure | None:
+  """A panel per Panel (those some run holds), a line per group: the mean
+  over seeds, a band from min to max and a thin line per run where a group
+  has several, each run's own spread as error bars where the panel names
+  one. None when no run holds any panel's key."""
   colors = _colors(len(groups))
-  for i, ((_, key, title), panel) in enumerate(zip(panels, data)):
-    ax = fig.add_subplot(1, len(panels), i + 1)
-    for g, color, (steps, mean, lo, hi) in zip(groups, colors, panel):
-      if not len(steps):
-        continue
-      if minutes:
-        steps = steps * stats.minutes_per_step(g)
-      ax.plot(
-        steps,
-        mean,
-        color=color,
-        label=_legend_label(g),
-        marker='o' if markers else None,
-        markersize=3,
-      )
-      if len(g.runs) > 1:
-        ax.fill_between(steps, lo, hi, color=color, alpha=0.2, lw=0)
+  present = [
+    p
+    for p in panels
+    if any(
+      len(stats.series(getattr(r, p.rows), p.key)[0])
+      for g in groups
+      for r in g.runs
+    )
+  ]
+  if not present:
+    return None
+  cols = min(ncols, len(present))
+  rows = -(-len(present) // cols)
+  fig = Figure(figsize=(4.6 * cols, 3.4 * rows + 0.6), layout='constrained')
+  for i, p in enumerate(present):
+    ax = fig.add_subplot(rows, cols, i + 1)
+    _draw(ax, groups, colors, p, minutes, markers)
     xlabel = 'training minutes (steps / steps_per_sec)' if minutes else 'step'
-    ax.set(title=title, xlabel=xlabel, ylabel=key)
-    if log:
+    ax.set(title=p.title, xlabel=xlabel)
+    if p.log:
       ax.set_yscale('log')
-    if ylim:
-      ax.set_ylim(*ylim)
+    if p.ylim:
+      ax.set_ylim(*p.ylim)
     ax.grid(alpha=0.3)
-  several = any(len(g.runs) > 1 for g in groups)
-  handles, labels = fig.axes[0].get_legend_handles_labels()
-  for ax in fig.axes[1:]:  # groups missing from the first panel
+  handles, labels = [], []
+  for ax in fig.axes:
     for h, lab in zip(*ax.get_legend_handles_labels()):
       if lab not in labels:
         handles.append(h)
         labels.append(lab)
+  several = any(len(g.runs) > 1 for g in groups)
   fig.legend(
     handles,
     labels,
@@ -110,65 +185,64 @@ def plot_curves(
     ncol=min(len(labels), 4),
     fontsize=8,
     title_fontsize=8,
-    title='lines: mean over seeds; bands: min to max' if several else None,
+    title=f'thick: mean over seeds; band: {BAND}; thin: each seed'
+    if several
+    else None,
   )
-  return _save(fig, path)
+  return fig
 
 
-def plot_losses(groups, path):
-  """D and G losses against step; `path` or None."""
-  return plot_curves(
-    groups,
-    [('train', 'd_loss', 'D loss'), ('train', 'g_loss', 'G loss')],
-    path,
+def plot_curves(
+  groups, panels, path, *, markers=False, minutes=False, ncols=2
+) -> str | None:
+  """curve_figure of `panels` (Panels, or (rows, key, title) triples)
+  written to `path`; `path`, or None when no run holds a key."""
+  panels = [p if isinstance(p, Panel) else Panel(*p) for p in panels]
+  fig = curve_figure(
+    groups, panels, ncols=ncols, markers=markers, minutes=minutes
   )
+  return None if fig is None else _save(fig, path)
 
 
-def plot_d_outputs(groups, path):
-  """Mean D(x) and mean D(G(z)) (sigmoid of the logit) against step; `path`
-  or None."""
-  return plot_curves(
-    groups,
-    [('train', 'd_real', 'mean D(x)'), ('train', 'd_fake', 'mean D(G(z))')],
-    path,
-    ylim=(-0.02, 1.02),
-  )
+TRAINING = (
+  Panel('train', 'd_loss', 'D loss'),
+  Panel('train', 'g_loss', 'G loss'),
+  Panel('train', 'd_real', 'mean D(x)', ylim=(-0.02, 1.02)),
+  Panel('train', 'd_fake', 'mean D(G(z))', ylim=(-0.02, 1.02)),
+  Panel('train', 'g_grad_norm', 'G gradient norm (log)', log=True),
+  Panel('train', 'd_grad_norm', 'D gradient norm (log)', log=True),
+)
 
 
-def plot_grad_norms(groups, path):
-  """G and D parameter-gradient norms against step, log scale; `path` or
-  None."""
-  return plot_curves(
-    groups,
-    [
-      ('train', 'g_grad_norm', 'G gradient norm'),
-      ('train', 'd_grad_norm', 'D gradient norm'),
-    ],
-    path,
-    log=True,
-  )
+def plot_training(groups, path):
+  """The training diagnostics in one figure: D and G losses, mean D(x) and
+  D(G(z)) (sigmoid of the logit), G and D gradient norms; `path` or None."""
+  return plot_curves(groups, TRAINING, path)
+
+
+OVERFITTING = (
+  Panel('evals', 'd_train', 'mean D(x), training images', ylim=(-0.02, 1.02)),
+  Panel('evals', 'd_heldout', 'mean D(x), held-out images', ylim=(-0.02, 1.02)),
+  Panel(
+    'train', 'rt', 'r_t = E[sign D(x)], training batches', ylim=(-1.02, 1.02)
+  ),
+  Panel('train', 'ada_p', 'ADA augmentation probability p', ylim=(-0.02, 1.02)),
+)
+# The probe's evaluation scalars (gan_jax/overfitting.py): overfitting.png
+# draws them, not the evaluation families.
+PROBE = ('d_train', 'd_heldout', 'd_gap', 'rt_train', 'rt_heldout')
 
 
 def plot_overfitting(groups, path):
   """D's overfitting against step: mean D(x) on training and on held-out
   images (evaluations, gan_jax/overfitting.py), r_t = E[sign D(x)] on the
-  training batches, and ADA's p where a run has it; `path` or None."""
-  panels = [
-    ('evals', 'd_train', 'mean D(x), training images'),
-    ('evals', 'd_heldout', 'mean D(x), held-out images'),
-    ('train', 'rt', 'r_t = E[sign D(x)], training batches'),
-    ('train', 'ada_p', 'ADA augmentation probability p'),
-  ]
-  present = [
-    p
-    for p in panels
-    if any(
-      p[1] in row for g in groups for r in g.runs for row in getattr(r, p[0])
-    )
-  ]
-  if not any(p[1] == 'd_train' for p in present):
+  training batches, and ADA's p where a run has it; `path`, or None
+  without the probe's evaluations."""
+  if not any(
+    'd_train' in row for g in groups for r in g.runs for row in r.evals
+  ):
     return None
-  return plot_curves(groups, present, path, ylim=(-1.02, 1.02))
+  return plot_curves(groups, OVERFITTING, path)
 
 
 def eval_metrics(groups: list[Group]) -> list[str]:
@@ -185,10 +259,41 @@ def eval_metrics(groups: list[Group]) -> list[str]:
   )
 
 
-def plot_eval(groups, metric, path):
-  """An evaluation metric of the metrics (eval/<metric>) against step;
-  `path` or None."""
-  return plot_curves(groups, [('evals', metric, metric)], path, markers=True)
+def curve_metrics(groups: list[Group]) -> list[str]:
+  """The evaluation metrics a curve shows: evaluated at 2 steps or more by
+  some run, neither another's spread (metrics.error_keys) nor the
+  overfitting probe's (overfitting.png)."""
+  errors = set(metrics.error_keys().values())
+  return [
+    m
+    for m in eval_metrics(groups)
+    if m not in errors
+    and m not in PROBE
+    and any(
+      len(stats.series(r.evals, m)[0]) > 1 for g in groups for r in g.runs
+    )
+  ]
+
+
+def eval_families(groups: list[Group]) -> dict[str, list[str]]:
+  """{family: its curve_metrics}, a figure each (metrics.family)."""
+  out = {}
+  for m in curve_metrics(groups):
+    out.setdefault(metrics.family(m), []).append(m)
+  return out
+
+
+def _titled(m: str) -> str:
+  u = metrics.unit(m)
+  return f'{m} ({u})' if u else m
+
+
+def plot_family(groups, names, path):
+  """A panel per evaluation metric of `names` against step (each run's own
+  spread as error bars where its metric gives one); `path` or None."""
+  errors = metrics.error_keys()
+  panels = [Panel('evals', m, _titled(m), errors.get(m)) for m in names]
+  return plot_curves(groups, panels, path, markers=True, ncols=3)
 
 
 def _finals(g: Group, metric: str) -> list[float]:
@@ -196,28 +301,31 @@ def _finals(g: Group, metric: str) -> list[float]:
   return [v for r in g.runs if (v := stats.final_value(r, metric)) is not None]
 
 
-def plot_final(groups: list[Group], metric: str, path: str) -> str | None:
-  """Final `metric` (results) of every run: one column per value of the
-  runs' `loss` (all their other settings and seeds pooled, the spread over a
-  grid as in Lucic et al. 2018, Fig. 4), else per group; a dot per run, a
-  bar at the median. Where every column holds each seed at most once (a
-  sweep over loss x seed), a line joins each seed's runs, the pairs a
-  paired comparison reads. Returns `path`, or None when no run has it."""
+def final_figure_metrics(groups: list[Group]) -> list[str]:
+  """The final metrics a final-value figure shows: none unless some group
+  has several runs with results (a dot per run says nothing a table row
+  does not otherwise); never a metric's own spread."""
+  if not any(
+    len(_finals(g, m)) > 1 for g in groups for m in stats.final_metrics(groups)
+  ):
+    return []
+  errors = set(metrics.error_keys().values())
+  return [m for m in stats.final_metrics(groups) if m not in errors]
+
+
+def _final_axis(ax, groups, metric):
+  """plot_finals' panel of one metric."""
   by = stats.final_columns(groups, metric)
-  if not by:
-    return None
   linked = stats.seed_linked(by)
   seeds = sorted({s for col in by.values() for s in col}, key=str)
   offset = dict(zip(seeds, np.linspace(-0.15, 0.15, len(seeds))))
-  fig = Figure(figsize=(max(4.0, 1.2 * len(by)), 3.2), layout='constrained')
-  ax = fig.add_subplot()
   for i, col in enumerate(by.values()):
     values = [v for vs in col.values() for v in vs]
     if linked:
       x = [i + offset[s] for s in col]
     else:
       x = i + np.linspace(-0.15, 0.15, len(values))
-    ax.plot(x, values, 'o', alpha=0.7, color=f'C{i % 10}')
+    ax.plot(x, values, 'o', alpha=0.7, color=f'C{i % 10}', gid=f'runs:{i}')
     ax.plot([i - 0.3, i + 0.3], [statistics.median(values)] * 2, 'k-')
   if linked:
     for s in seeds:
@@ -227,10 +335,30 @@ def plot_final(groups: list[Group], metric: str, path: str) -> str | None:
         if s in col
       ]
       ax.plot(*zip(*xy), '-', color='0.6', lw=0.8, zorder=0)
-  ax.set_xticks(range(len(by)), list(by), rotation=20, ha='right')
-  title = f'final {metric}: a dot per run, bar: median'
-  ax.set(ylabel=metric, title=title + ('; lines: a seed' if linked else ''))
+  ax.set_xticks(range(len(by)), list(by), rotation=20, ha='right', fontsize=7)
+  ax.set_title(_titled(metric), fontsize=9)
   ax.grid(alpha=0.3, axis='y')
+  return linked
+
+
+def plot_finals(groups: list[Group], path: str) -> str | None:
+  """Final value of each final metric (final_figure_metrics) of every run,
+  a panel each: one column per value of the runs' `loss` (all their other
+  settings and seeds pooled, the spread over a grid as in Lucic et al.
+  2018, Fig. 4), else per group; a dot per run, a bar at the median; where
+  every column holds each seed at most once, a line joins each seed's
+  runs (the pairs a paired comparison reads). `path` or None."""
+  names = [
+    m for m in final_figure_metrics(groups) if stats.final_columns(groups, m)
+  ]
+  if not names:
+    return None
+  cols = min(3, len(names))
+  rows = -(-len(names) // cols)
+  width = max(4.0, 0.9 * len(groups) + 1.5)
+  fig = Figure(figsize=(width * cols, 3.2 * rows), layout='constrained')
+  for i, m in enumerate(names):
+    _final_axis(fig.add_subplot(rows, cols, i + 1), groups, m)
   return _save(fig, path)
 
 
@@ -366,54 +494,3 @@ def short_labels(groups: list[Group]) -> list[Group]:
     )
     for g in groups
   ]
-
-
-def write_report(
-  groups: list[Group], out: str, notes=(), references=()
-) -> list[str]:
-  """Writes every figure and table for `groups` into `out`; returns the
-  paths written."""
-  os.makedirs(out, exist_ok=True)
-  table_groups, groups = groups, short_labels(groups)
-  paths = [
-    plot_losses(groups, os.path.join(out, 'losses.png')),
-    plot_d_outputs(groups, os.path.join(out, 'd_outputs.png')),
-    plot_grad_norms(groups, os.path.join(out, 'grad_norms.png')),
-    plot_overfitting(groups, os.path.join(out, 'overfitting.png')),
-  ]
-  metrics = eval_metrics(groups)
-  paths += [
-    plot_eval(groups, m, os.path.join(out, f'eval_{file_name(m)}.png'))
-    for m in metrics
-  ]
-  paths += [
-    plot_final(groups, m, os.path.join(out, f'final_{file_name(m)}.png'))
-    for m in stats.final_metrics(groups)
-  ]
-  paths.append(plot_samples(groups, os.path.join(out, 'samples.png')))
-  paths.append(
-    plot_accuracies(groups, os.path.join(out, 'classifier_accuracy.png'))
-  )
-  evals = os.path.join(out, 'evals.csv')
-  evals_runs = os.path.join(out, records.EVALS_RUNS)
-  tables.write_evals(table_groups, metrics, evals, evals_runs)
-  written = [evals, evals_runs, os.path.join(out, records.GROUPS)]
-  records.write_groups(
-    written[-1], {g.label: records.group_entry(g) for g in table_groups}
-  )
-  paper = []
-  if references:
-    written.append(os.path.join(out, records.REFERENCE))
-    records.write_reference(written[-1], references[0])
-    found = docs.verdict_lines([records.load(out)], strict=False)
-    if found:
-      paper = ['', '## Beside the paper', '', *docs.verdict_table(found)]
-  md, csv = os.path.join(out, 'results.md'), os.path.join(out, 'results.csv')
-  tables.write_table(
-    stats.group_table(table_groups) + stats.real_data_rows(table_groups),
-    md,
-    csv,
-    [*notes, *tables.protocol_notes(table_groups)],
-    tables.best_of_table(table_groups) + paper,
-  )
-  return [p for p in paths if p] + written + [md, csv]

@@ -147,7 +147,7 @@ def _pool(groups: list[Group], found: list[Group], d: str) -> None:
 
 
 def read_groups(
-  dirs: list[str], pool: bool = False
+  dirs: list[str], pool: bool = False, progress=None
 ) -> tuple[list[Group], list[str]]:
   """Groups of every DIR in order, and notes; ReportError on a bad DIR.
 
@@ -156,6 +156,7 @@ def read_groups(
   those that sweeps given beside them override. Several sweeps' groups are
   named DIR/group; with `pool`, groups of the same name in several sweeps
   (shares of the seeds of one study) are one group of all their runs.
+  progress(message), when given, hears of each DIR read.
   """
   names = [os.path.basename(os.path.abspath(d)) for d in dirs]
   if len(set(names)) < len(names):
@@ -183,6 +184,8 @@ def read_groups(
         f'...) nor a sweep directory ({rundir.SWEEP_INDEX}), nor holds '
         'model_<i>/ run directories; pass the --workdir of launch.py.'
       )
+    if progress:
+      progress(f'read {d}: {sum(len(g.runs) for g in groups)} run(s) so far')
   configs = [config_lib.flatten(g.runs[0].config) for g in plain]
   keys = [k for g in groups for k in g.overrides]
   keys += config_lib.differing(configs)

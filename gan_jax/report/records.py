@@ -8,8 +8,12 @@ OUT, committed under docs/results/<study>/) holds
   reference.json   the papers' rows beside the runs (the experiment file's
                    get_reference), when the runs came from a sweep
   results.csv      per group: mean and std over runs of the final metrics
+  train_runs.csv   each run's train rows (TRAIN_KEYS), at most TRAIN_ROWS
+                   steps a run, evenly spaced, the last kept
 A metric is read per run from evals_runs.csv; a records folder without it
 (runs reported before it existed) gives only results.csv's mean, std and n.
+`groups_of` turns a records folder back into the report's groups, so the
+report page is redrawn from the records alone (`report --records`).
 """
 
 import csv
@@ -21,12 +25,27 @@ import os
 from gan_jax import rundir
 from gan_jax.config import flatten, is_seed
 from gan_jax.errors import ReportError
+from gan_jax.report.read import Group, Run
 from gan_jax.report.verdict import Sample
 
 EVALS_RUNS = 'evals_runs.csv'
 GROUPS = 'groups.json'
 REFERENCE = 'reference.json'
 RESULTS_CSV = 'results.csv'
+TRAIN_RUNS = 'train_runs.csv'
+TRAIN_KEYS = (
+  'd_loss',
+  'g_loss',
+  'd_real',
+  'd_fake',
+  'g_grad_norm',
+  'd_grad_norm',
+  'rt',
+  'ada_p',
+  'steps_per_sec',
+  'program_models',
+)
+TRAIN_ROWS = 200
 
 
 @dataclasses.dataclass
@@ -45,6 +64,8 @@ class Records:
   configs: dict
   reference: dict | None
   real: dict  # results.csv's real-data rows: {label: {metric: value}}
+  train: dict = dataclasses.field(default_factory=dict)  # [group][run] rows
+  overrides: dict = dataclasses.field(default_factory=dict)  # [group]
 
   def groups(self) -> list[str]:
     """Group names, in the order of the files."""
@@ -168,6 +189,22 @@ def _summaries(path: str) -> tuple[dict, dict, dict]:
   return out, overrides, real
 
 
+def _train(path: str) -> dict:
+  """train_runs.csv as {group: {run: [row by step]}}."""
+  out = {}
+  if not os.path.exists(path):
+    return out
+  with open(path, newline='') as f:
+    for row in csv.DictReader(f):
+      steps = out.setdefault(row['group'], {}).setdefault(row['run'], {})
+      step = int(row['step'])
+      steps.setdefault(step, {'step': step})[row['key']] = float(row['value'])
+  return {
+    g: {r: [rows[s] for s in sorted(rows)] for r, rows in runs.items()}
+    for g, runs in out.items()
+  }
+
+
 def load(path: str) -> Records:
   """The records folder `path`; ReportError when it holds none."""
   if not os.path.isdir(path):
@@ -181,6 +218,8 @@ def load(path: str) -> Records:
     overrides | {g: v.get('config', {}) for g, v in groups.items()},
     _json(os.path.join(path, REFERENCE)),
     real,
+    _train(os.path.join(path, TRAIN_RUNS)),
+    overrides | {g: v.get('overrides', {}) for g, v in groups.items()},
   )
   if not (records.curves or records.summaries):
     raise ReportError(
@@ -219,3 +258,62 @@ def group_entry(g) -> dict:
 def write_reference(path: str, reference: dict) -> None:
   """reference.json: one experiment file's get_reference()."""
   rundir.write_text(path, json.dumps(reference, indent=1) + '\n')
+
+
+def write_train(path: str, groups) -> None:
+  """train_runs.csv of read.Groups: each run's TRAIN_KEYS at no more than
+  TRAIN_ROWS of its logged steps, evenly spaced, the last kept."""
+  table = [['group', 'run', 'step', 'key', 'value']]
+  for g in groups:
+    for r in g.runs:
+      rows = r.train
+      if len(rows) > TRAIN_ROWS:
+        keep = {
+          round(i * (len(rows) - 1) / (TRAIN_ROWS - 1))
+          for i in range(TRAIN_ROWS)
+        }
+        rows = [row for i, row in enumerate(rows) if i in keep]
+      name = os.path.basename(os.path.normpath(r.path))
+      for row in rows:
+        table += [
+          [g.label, name, int(row['step']), k, repr(float(row[k]))]
+          for k in TRAIN_KEYS
+          if isinstance(row.get(k), (int, float))
+        ]
+  rundir.write_csv(path, table)
+
+
+def groups_of(rec: Records) -> list[Group]:
+  """read.Groups of a records folder: a run per run of evals_runs.csv (or
+  of train_runs.csv), its evaluations and train rows, its results the value
+  of each metric at its last evaluation; the group's config (groups.json)
+  with the run's seed. No samples: a records folder keeps none."""
+  groups = []
+  for g in rec.groups():
+    curves, train = rec.curves.get(g, {}), rec.train.get(g, {})
+    names = list(
+      dict.fromkeys([r for m in curves.values() for r in m] + list(train))
+    )
+    runs = []
+    for name in names:
+      steps = {}
+      for metric, by_run in curves.items():
+        for step, value in by_run.get(name, {}).items():
+          steps.setdefault(step, {'step': step})[metric] = value
+      evals = [steps[s] for s in sorted(steps)]
+      finals = {}
+      for metric, by_run in curves.items():
+        if by_run.get(name):
+          finals[metric] = by_run[name][max(by_run[name])]
+      seed = dict(
+        p.split('=', 1) for p in seed_key(name).split(',') if '=' in p
+      )
+      seed = seed.get('seed', name)
+      config = dict(rec.configs.get(g, {})) | {
+        'seed': int(seed) if seed.isdigit() else seed
+      }
+      results = {'step': max(steps), 'metrics': finals} if steps else None
+      runs.append(Run(name, config, train.get(name, []), evals, results, None))
+    if runs:
+      groups.append(Group(g, dict(rec.overrides.get(g, {})), runs))
+  return groups

@@ -11,6 +11,9 @@ from gan_jax.report.read import Group, Run
 
 FINAL_TRAIN = ('d_real', 'd_fake')  # last train row's values in the table
 RATE = 'steps_per_sec'  # its median over each run's train rows
+# RATE times the models of the run's program (train rows' 'program_models';
+# runs logged before it: 1).
+PROGRAM_RATE = 'program_rate'
 
 
 def series(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +52,25 @@ def run_rates(g: Group) -> list[float]:
   """Each run's median logged steps/s (runs that logged none left out)."""
   rates = [series(r.train, RATE)[1] for r in g.runs]
   return [float(np.median(v)) for v in rates if len(v)]
+
+
+def program_rates(g: Group) -> list[float]:
+  """Each run's median logged steps/s times the models its program
+  trained at once (the last train row's 'program_models', else 1)."""
+  out = []
+  for r in g.runs:
+    v = series(r.train, RATE)[1]
+    if len(v):
+      models = next(
+        (
+          row['program_models']
+          for row in reversed(r.train)
+          if 'program_models' in row
+        ),
+        1,
+      )
+      out.append(float(np.median(v)) * models)
+  return out
 
 
 def minutes_per_step(g: Group) -> float:
@@ -115,6 +137,7 @@ def group_table(groups: list[Group]) -> list[Row]:
     for key in FINAL_TRAIN:
       stats[key] = mean_std([float(t[key]) for t in last if key in t])
     stats[RATE] = mean_std(run_rates(g))
+    stats[PROGRAM_RATE] = mean_std(program_rates(g))
     steps = sorted({t['step'] for t in last})
     rows.append(
       Row(

@@ -1,6 +1,7 @@
-"""The tables (results.md, results.csv, evals.csv, trend_<metric>.md) and
-the results' notes."""
+"""The tables (the results table of report.md, results.csv, evals.csv,
+trend_<metric>.md) and the results' notes."""
 
+import csv
 import json
 import math
 import os
@@ -47,52 +48,111 @@ def _head_cells(row: Row, keys: list[str]) -> list:
   return [row.group, *values, row.n, row.n_eval, row.step]
 
 
-def write_table(
-  rows: list[Row], path_md: str, path_csv: str, notes=(), sections=()
-) -> None:
-  """Writes results.md (mean ± std cells; then the markdown lines
-  `sections`) and results.csv (mean, std columns)."""
+# The units of the table's columns that no metric states (metrics.unit).
+UNITS = {
+  'd_real': 'mean D(x), 0 to 1',
+  'd_fake': 'mean D(G(z)), 0 to 1',
+  'd_train': 'mean D(x), 0 to 1',
+  'd_heldout': 'mean D(x), 0 to 1',
+  'd_gap': 'd_train − d_heldout',
+  'rt_train': 'E[sign D(x)], −1 to 1',
+  'rt_heldout': 'E[sign D(x)], −1 to 1',
+  stats.RATE: 'updates/s of each model',
+  stats.PROGRAM_RATE: 'model updates/s of its program',
+}
+RESULTS_NOTE = (
+  'Per group: mean ± std over seeds (std: sample standard deviation, '
+  'ddof=1; none for one seed); each column says its unit. n: runs read; '
+  f"n_eval: runs with a {rundir.RESULTS}, whose 'metrics' give the metric "
+  "columns; d_real, d_fake: each run's last train row; steps_per_sec: the "
+  "median of each run's logged rates (the median leaves out the few "
+  'intervals that held an evaluation or a checkpoint), the updates each '
+  'model makes a second; program_rate: that times the models one program '
+  'trains at once (a vmapped sweep), the rate to compare between vmapped '
+  "and solo groups; step: last train step. 'real data': the same metrics "
+  "of real examples scored as generated ones under the runs' protocol, "
+  "the scale of each column. A metric's own spread (kid_std, is_std, "
+  'parzen_se) is in results.csv, not a column here.'
+)
+
+
+def header(key: str) -> str:
+  """A column head: the key and its unit ('fd (squared feature units)')."""
+  u = UNITS.get(key) or metrics.unit(key)
+  return f'{key} ({u})' if u else key
+
+
+def results_table(rows: list[Row]) -> list[str]:
+  """Markdown lines of the results table: mean ± std cells, each column
+  head with its unit; a metric's own spread left to results.csv, and a
+  column no row has a value in left out."""
   keys = list(dict.fromkeys(k for r in rows for k in r.overrides))
-  stats = list(dict.fromkeys(k for r in rows for k in r.stats))
-  head = ['group', *keys, 'n', 'n_eval', 'step']
-  lines = md_table(
-    head + stats,
+  errors = set(metrics.error_keys().values())
+  names = [
+    k
+    for k in dict.fromkeys(k for r in rows for k in r.stats)
+    if k not in errors
+    and any(r.stats.get(k, (None,))[0] is not None for r in rows)
+  ]
+  return md_table(
+    ['group', *keys, 'n', 'n_eval', 'step', *(header(k) for k in names)],
     [
       [str(c) for c in _head_cells(r, keys)]
-      + [_cell(*r.stats.get(k, (None, None))) for k in stats]
+      + [_cell(*r.stats.get(k, (None, None))) for k in names]
       for r in rows
     ],
   )
-  text = [
-    '# Results',
-    '',
-    (
-      'Per group: mean ± std over seeds (std: sample standard deviation, '
-      'ddof=1; none for one seed). n: runs read; n_eval: runs with a '
-      f"{rundir.RESULTS}, whose 'metrics' give the metric columns; d_real, "
-      "d_fake: mean D(x) and D(G(z)) of each run's last train row; "
-      "steps_per_sec: the median of each run's logged rates, one per log "
-      'interval (the median leaves out the few that held an evaluation '
-      'or a checkpoint); step: '
-      "last train step. 'real data': the same metrics of real examples "
-      "scored as generated ones under the runs' protocol (results' "
-      "'real_data'), the scale of each column."
-    ),
-    '',
-    *lines,
+
+
+def write_results_csv(rows: list[Row], path_csv: str) -> None:
+  """results.csv: the overrides, n, n_eval, step and each statistic's mean
+  and std columns (every one, a metric's own spread included)."""
+  keys = list(dict.fromkeys(k for r in rows for k in r.overrides))
+  names = list(dict.fromkeys(k for r in rows for k in r.stats))
+  table = [
+    ['group', *keys, 'n', 'n_eval', 'step']
+    + [f'{k}_{s}' for k in names for s in ('mean', 'std')]
   ]
-  text += ['', *(f'- {n}' for n in notes)] if notes else []
-  text += sections
-  rundir.write_text(path_md, '\n'.join(text) + '\n')
-  table = [head + [f'{k}_{s}' for k in stats for s in ('mean', 'std')]]
   for r in rows:
     cells = _head_cells(r, keys)
-    for k in stats:
+    for k in names:
       cells += [
         '' if x is None else repr(x) for x in r.stats.get(k, (None,) * 2)
       ]
     table.append(cells)
   rundir.write_csv(path_csv, table)
+
+
+def read_results_csv(path_csv: str) -> list[Row]:
+  """results.csv (write_results_csv) read back as Rows."""
+  with open(path_csv, newline='') as f:
+    table = list(csv.DictReader(f))
+  rows = []
+  for row in table:
+    names = [k[: -len('_mean')] for k in row if k.endswith('_mean')]
+    fixed = {'group', 'n', 'n_eval', 'step'}
+    overrides = {
+      k: c
+      for k, c in row.items()
+      if k not in fixed and not k.endswith(('_mean', '_std')) and c != ''
+    }
+
+    def num(c):
+      return None if c in ('', None) or c == 'nan' else float(c)
+
+    rows.append(
+      Row(
+        group=row['group'],
+        overrides=overrides,
+        n=int(row.get('n') or 0),
+        n_eval=int(row.get('n_eval') or 0),
+        step=row.get('step', ''),
+        stats={
+          k: (num(row[f'{k}_mean']), num(row.get(f'{k}_std'))) for k in names
+        },
+      )
+    )
+  return rows
 
 
 def best_of_table(groups: list[Group]) -> list[str]:
@@ -126,7 +186,7 @@ def best_of_table(groups: list[Group]) -> list[str]:
     best = 'lowest' if direction == 'lower' else 'highest'
     lines += [
       '',
-      f'## {m}: expected {best} of k random trials',
+      f'### {m}: expected {best} of k random trials',
       '',
       *md_table(['column', 'runs', *(f'k = {k}' for k in ks)], body),
     ]
@@ -258,8 +318,8 @@ def write_evals(
 ) -> None:
   """Writes evals.csv, the numbers of the eval_<metric> figures: a row per
   group, metric and evaluation step with the mean, min and max over the
-  runs that logged it (stats.aggregate); and path_runs, every run's own
-  curves (group, run directory's name, metric, step, value), which outlive
+  runs that logged it (stats.aggregate); and path_runs (unless None),
+  every run's own curves (group, run directory's name, metric, step, value), which outlive
   the run directories."""
   rows, table = [], [['group', 'metric', 'step', 'mean', 'min', 'max']]
   for g in groups:
@@ -271,4 +331,5 @@ def write_evals(
         name = os.path.basename(os.path.normpath(r.path))
         rows += [(g.label, name, m, s, v) for s, v in zip(steps, values)]
   rundir.write_csv(path_csv, table)
-  records.write_curves(path_runs, rows)
+  if path_runs:
+    records.write_curves(path_runs, rows)

@@ -41,7 +41,9 @@ p < alpha):
                    stated (and why), the interval lies inside (-M, M): no
                    effect of the size the finding needs
   inconclusive     neither; with the seeds per group at which the
-                   observed d, at the observed spread, would give p < alpha `expected_best` is the expected best score of k trials
+                   observed d, at the observed spread, would give p < alpha
+
+`expected_best` is the expected best score of k trials
 of a random search (Dodge et al. 2019), Lucic et al. 2018's min-FID
 against budget.
 """
