@@ -458,7 +458,7 @@ def write_records_report(folder: str) -> list[str]:
   groups = records.groups_of(rec)
   path = os.path.join(folder, RESULTS_CSV)
   if os.path.exists(path):
-    rows = tables.read_results_csv(path)
+    rows = records.results_rows(path)
   else:
     rows = stats.group_table(groups)
   stale = os.path.join(folder, 'results.md')  # the page before report.md

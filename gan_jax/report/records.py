@@ -19,13 +19,13 @@ report page is redrawn from the records alone (`report --records`).
 import csv
 import dataclasses
 import json
-import math
 import os
 
 from gan_jax import rundir
 from gan_jax.config import flatten, is_seed
 from gan_jax.errors import ReportError
 from gan_jax.report.read import Group, Run
+from gan_jax.report.stats import Row
 from gan_jax.report.verdict import Sample
 
 EVALS_RUNS = 'evals_runs.csv'
@@ -142,14 +142,19 @@ def _json(path: str):
     raise ReportError(f'cannot read {path}: {e}') from e
 
 
+def _rows(path: str) -> list[dict]:
+  """The rows of a CSV file as dicts; none when it is absent."""
+  if not os.path.exists(path):
+    return []
+  with open(path, newline='') as f:
+    return list(csv.DictReader(f))
+
+
 def _curves(path: str) -> dict:
   curves = {}
-  if not os.path.exists(path):
-    return curves
-  with open(path, newline='') as f:
-    for row in csv.DictReader(f):
-      runs = curves.setdefault(row['group'], {}).setdefault(row['metric'], {})
-      runs.setdefault(row['run'], {})[int(row['step'])] = float(row['value'])
+  for row in _rows(path):
+    runs = curves.setdefault(row['group'], {}).setdefault(row['metric'], {})
+    runs.setdefault(row['run'], {})[int(row['step'])] = float(row['value'])
   return curves
 
 
@@ -160,45 +165,29 @@ def _summaries(path: str) -> tuple[dict, dict, dict]:
   """results.csv as ({group: {metric: (mean, std, n, step)}}, {group:
   {override: value}}, {real-data row: {metric: value}})."""
   out, overrides, real = {}, {}, {}
-  if not os.path.exists(path):
-    return out, overrides, real
-  with open(path, newline='') as f:
-    for row in csv.DictReader(f):
-      if not row.get('n') or int(row['n']) == 0:
-        real[row['group']] = {
-          k[: -len('_mean')]: float(c)
-          for k, c in row.items()
-          if k.endswith('_mean') and c not in ('', None)
-        }
-        continue
-      step = row.get('step', '')
-      step = int(step) if step.isdigit() else None
-      cells = {}
-      for key, cell in row.items():
-        if key.endswith(('_mean', '_std')) or key in SUMMARY_COLUMNS:
-          continue
-        overrides.setdefault(row['group'], {})[key] = cell
-      for key, cell in row.items():
-        if not key.endswith('_mean') or cell in ('', None):
-          continue
-        metric = key[: -len('_mean')]
-        std = row.get(f'{metric}_std') or None
-        std = None if std is None or math.isnan(float(std)) else float(std)
-        cells[metric] = (float(cell), std, int(row['n']), step)
-      out[row['group']] = cells
+  for row in results_rows(path):
+    if row.n == 0:
+      real[row.group] = {
+        k: mean for k, (mean, _) in row.stats.items() if mean is not None
+      }
+      continue
+    step = int(row.step) if row.step.isdigit() else None
+    overrides[row.group] = row.overrides
+    out[row.group] = {
+      k: (mean, std, row.n, step)
+      for k, (mean, std) in row.stats.items()
+      if mean is not None
+    }
   return out, overrides, real
 
 
 def _train(path: str) -> dict:
   """train_runs.csv as {group: {run: [row by step]}}."""
   out = {}
-  if not os.path.exists(path):
-    return out
-  with open(path, newline='') as f:
-    for row in csv.DictReader(f):
-      steps = out.setdefault(row['group'], {}).setdefault(row['run'], {})
-      step = int(row['step'])
-      steps.setdefault(step, {'step': step})[row['key']] = float(row['value'])
+  for row in _rows(path):
+    steps = out.setdefault(row['group'], {}).setdefault(row['run'], {})
+    step = int(row['step'])
+    steps.setdefault(step, {'step': step})[row['key']] = float(row['value'])
   return {
     g: {r: [rows[s] for s in sorted(rows)] for r, rows in runs.items()}
     for g, runs in out.items()
@@ -317,3 +306,33 @@ def groups_of(rec: Records) -> list[Group]:
     if runs:
       groups.append(Group(g, dict(rec.overrides.get(g, {})), runs))
   return groups
+
+
+def results_rows(path: str) -> list[Row]:
+  """results.csv (tables.write_results_csv) read back as stats.Rows."""
+
+  def num(c):
+    return None if c in ('', None, 'nan') else float(c)
+
+  rows = []
+  for row in _rows(path):
+    names = [k[: -len('_mean')] for k in row if k.endswith('_mean')]
+    rows.append(
+      Row(
+        group=row['group'],
+        overrides={
+          k: c
+          for k, c in row.items()
+          if k not in SUMMARY_COLUMNS
+          and not k.endswith(('_mean', '_std'))
+          and c != ''
+        },
+        n=int(row.get('n') or 0),
+        n_eval=int(row.get('n_eval') or 0),
+        step=row.get('step', ''),
+        stats={
+          k: (num(row[f'{k}_mean']), num(row.get(f'{k}_std'))) for k in names
+        },
+      )
+    )
+  return rows

@@ -1,7 +1,6 @@
 """The tables (the results table of report.md, results.csv, evals.csv,
 trend_<metric>.md) and the results' notes."""
 
-import csv
 import json
 import math
 import os
@@ -121,38 +120,6 @@ def write_results_csv(rows: list[Row], path_csv: str) -> None:
       ]
     table.append(cells)
   rundir.write_csv(path_csv, table)
-
-
-def read_results_csv(path_csv: str) -> list[Row]:
-  """results.csv (write_results_csv) read back as Rows."""
-  with open(path_csv, newline='') as f:
-    table = list(csv.DictReader(f))
-  rows = []
-  for row in table:
-    names = [k[: -len('_mean')] for k in row if k.endswith('_mean')]
-    fixed = {'group', 'n', 'n_eval', 'step'}
-    overrides = {
-      k: c
-      for k, c in row.items()
-      if k not in fixed and not k.endswith(('_mean', '_std')) and c != ''
-    }
-
-    def num(c):
-      return None if c in ('', None) or c == 'nan' else float(c)
-
-    rows.append(
-      Row(
-        group=row['group'],
-        overrides=overrides,
-        n=int(row.get('n') or 0),
-        n_eval=int(row.get('n_eval') or 0),
-        step=row.get('step', ''),
-        stats={
-          k: (num(row[f'{k}_mean']), num(row.get(f'{k}_std'))) for k in names
-        },
-      )
-    )
-  return rows
 
 
 def best_of_table(groups: list[Group]) -> list[str]:
