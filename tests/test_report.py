@@ -214,7 +214,7 @@ def test_final_dots_are_joined_by_seed_only_where_each_seed_runs_once(
 ):
   groups, _ = read.read_groups([str(sweep_dir)])
   by = stats.final_columns(groups, 'fd')
-  assert by['non_saturating'] == {
+  assert by['loss=non_saturating'] == {  # a group each: columns by group
     s: [v[0]] for s, v in enumerate(GROUPS['non_saturating'])
   }
   assert stats.seed_linked(by)

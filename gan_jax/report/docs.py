@@ -266,7 +266,7 @@ def _step_arg(args: dict) -> int | None:
 
 def _groups(rec, args) -> list[str]:
   metrics = args['metrics'].split(',')
-  head = ['group'] + [f'{m} (mean ± s.e., n)' for m in metrics]
+  head = ['group'] + [f'{tables.header(m)}: mean ± s.e., n' for m in metrics]
   body = [
     [g]
     + [
@@ -314,7 +314,7 @@ def compare_table(
   found = v.compare_all(pairs)
   head = [
     'group',
-    f'{metric} (mean ± s.e., n)',
+    f'{tables.header(metric)}: mean ± s.e., n',
     f'− {base} [95 % CI]',
     'test',
     'p',
@@ -378,7 +378,9 @@ def _curve(rec, args) -> list[str]:
   keep = steps[::every] + ([steps[-1]] if (len(steps) - 1) % every else [])
   if 'steps' in args:
     keep = [int(s) for s in args['steps'].split(',')]
-  head = ['step'] + [f'{g} (mean ± s.e., n)' for g in groups]
+  head = [f'step \\ {tables.header(metric)}'] + [
+    f'{g}: mean ± s.e. (n)' for g in groups
+  ]
   body = []
   for s in keep:
     cells = [f'{s:,}']

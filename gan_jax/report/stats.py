@@ -161,13 +161,18 @@ def final_value(run: Run, metric: str) -> float | None:
 
 def final_columns(groups: list[Group], metric: str) -> dict:
   """{column: {seed: [final values]}}, a column per `loss` value of the
-  runs, else per group (plot_final's columns)."""
+  runs where the groups span several losses and other settings too (a
+  search over each loss's settings, as Lucic et al. 2018), else per group
+  (plot_finals' columns)."""
+  losses = {str(r.config.get('loss')) for g in groups for r in g.runs}
+  by_loss = 1 < len(losses) < len(groups)
   by = {}
   for g in groups:
     for r in g.runs:
       value = final_value(r, metric)
       if value is not None:
-        col = by.setdefault(str(r.config.get('loss', g.label)), {})
+        name = str(r.config.get('loss')) if by_loss else g.label
+        col = by.setdefault(name, {})
         col.setdefault(r.config.get('seed'), []).append(value)
   return by
 
