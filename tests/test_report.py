@@ -834,3 +834,34 @@ def test_a_committed_records_folder_redraws_the_page_it_holds(study, tmp_path):
   for link in re.findall(r'\]\(([^)]+)\)', text):
     assert (copy / link).exists(), link
   assert not list(copy.glob('*_std.png'))
+
+
+def test_the_records_redraw_a_report_whose_runs_are_gone(sweep_dir, tmp_path):
+  """A report's records alone (the run directories deleted) redraw its
+  curves and its training diagnostics, from train_runs.csv, at most
+  TRAIN_ROWS steps a run with the last kept."""
+  from gan_jax.report import page
+
+  out = tmp_path / 'out'
+  report.main([str(sweep_dir), '--out', str(out)])
+  shutil.rmtree(sweep_dir)
+  (out / 'training.png').unlink()
+  paths = page.write_records_report(str(out))
+  assert str(out / 'training.png') in paths
+  rec = records.load(str(out))
+  (group,) = [g for g in records.groups_of(rec) if g.label == 'loss=minimax']
+  assert [r.path for r in group.runs] == [
+    f'loss=minimax,seed={s}' for s in range(3)
+  ]
+  run = group.runs[2]
+  assert [row['step'] for row in run.train] == [10, 20]
+  assert run.train[-1]['d_real'] == pytest.approx(GROUPS['minimax'][2][2])
+  assert run.results['metrics']['fd'] == pytest.approx(GROUPS['minimax'][2][0])
+  assert run.config['seed'] == 2
+  rows = [{'step': s, 'd_loss': float(s)} for s in range(1, 251)]
+  long = read.Group('g', {}, [read.Run('r', {}, rows, [], None, None)])
+  records.write_train(str(tmp_path / 'train.csv'), [long])
+  steps = [
+    int(r['step']) for r in _csv(tmp_path / 'train.csv') if r['key'] == 'd_loss'
+  ]
+  assert len(steps) == records.TRAIN_ROWS and steps[0] == 1 and steps[-1] == 250

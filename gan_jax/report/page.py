@@ -24,7 +24,7 @@ EVALS_CSV = 'evals.csv'
 
 FILES = {
   records.TRAIN_RUNS: "each run's train rows (losses, D outputs, gradient "
-  'norms, rates), at most 200 steps a run: what redraws the diagnostics',
+  'norms, rates), at most 100 steps a run: what redraws the diagnostics',
   RESULTS_CSV: 'per group: mean and std over seeds of every final metric '
   "(a metric's own spread included), n, step",
   EVALS_CSV: "the evaluation curves' numbers: group, metric, step, mean, "

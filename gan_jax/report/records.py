@@ -8,8 +8,9 @@ OUT, committed under docs/results/<study>/) holds
   reference.json   the papers' rows beside the runs (the experiment file's
                    get_reference), when the runs came from a sweep
   results.csv      per group: mean and std over runs of the final metrics
-  train_runs.csv   each run's train rows (TRAIN_KEYS), at most TRAIN_ROWS
-                   steps a run, evenly spaced, the last kept
+  train_runs.csv   each run's train rows (TRAIN_KEYS, 6 significant
+                   digits), at most TRAIN_ROWS steps a run, evenly spaced,
+                   the last kept
 A metric is read per run from evals_runs.csv; a records folder without it
 (runs reported before it existed) gives only results.csv's mean, std and n.
 `groups_of` turns a records folder back into the report's groups, so the
@@ -45,7 +46,7 @@ TRAIN_KEYS = (
   'steps_per_sec',
   'program_models',
 )
-TRAIN_ROWS = 200
+TRAIN_ROWS = 100
 
 
 @dataclasses.dataclass
@@ -265,7 +266,7 @@ def write_train(path: str, groups) -> None:
       name = os.path.basename(os.path.normpath(r.path))
       for row in rows:
         table += [
-          [g.label, name, int(row['step']), k, repr(float(row[k]))]
+          [g.label, name, int(row['step']), k, f'{float(row[k]):.6g}']
           for k in TRAIN_KEYS
           if isinstance(row.get(k), (int, float))
         ]
