@@ -186,11 +186,16 @@ def _train(path: str) -> dict:
   """train_runs.csv as {group: {run: [row by step]}}."""
   out = {}
   for row in _rows(path):
-    steps = out.setdefault(row['group'], {}).setdefault(row['run'], {})
     step = int(row['step'])
-    steps.setdefault(step, {'step': step})[row['key']] = float(row['value'])
+    values = {
+      k: float(c)
+      for k, c in row.items()
+      if k not in ('group', 'run', 'step') and c != ''
+    }
+    runs = out.setdefault(row['group'], {})
+    runs.setdefault(row['run'], []).append({'step': step} | values)
   return {
-    g: {r: [rows[s] for s in sorted(rows)] for r, rows in runs.items()}
+    g: {r: sorted(rows, key=lambda x: x['step']) for r, rows in runs.items()}
     for g, runs in out.items()
   }
 
@@ -251,25 +256,35 @@ def write_reference(path: str, reference: dict) -> None:
 
 
 def write_train(path: str, groups) -> None:
-  """train_runs.csv of read.Groups: each run's TRAIN_KEYS at no more than
-  TRAIN_ROWS of its logged steps, evenly spaced, the last kept."""
-  table = [['group', 'run', 'step', 'key', 'value']]
-  for g in groups:
-    for r in g.runs:
-      rows = r.train
-      if len(rows) > TRAIN_ROWS:
-        keep = {
-          round(i * (len(rows) - 1) / (TRAIN_ROWS - 1))
-          for i in range(TRAIN_ROWS)
-        }
-        rows = [row for i, row in enumerate(rows) if i in keep]
-      name = os.path.basename(os.path.normpath(r.path))
-      for row in rows:
-        table += [
-          [g.label, name, int(row['step']), k, f'{float(row[k]):.6g}']
-          for k in TRAIN_KEYS
-          if isinstance(row.get(k), (int, float))
+  """train_runs.csv of read.Groups: a row per run and step (group, run,
+  step, then each of TRAIN_KEYS any run logged, '' where this one did not),
+  at no more than TRAIN_ROWS of each run's logged steps, evenly spaced,
+  the last kept."""
+  runs = [(g, r) for g in groups for r in g.runs]
+  keys = [
+    k
+    for k in TRAIN_KEYS
+    if any(
+      isinstance(row.get(k), (int, float)) for _, r in runs for row in r.train
+    )
+  ]
+  table = [['group', 'run', 'step', *keys]]
+  for g, r in runs:
+    rows = r.train
+    if len(rows) > TRAIN_ROWS:
+      keep = {
+        round(i * (len(rows) - 1) / (TRAIN_ROWS - 1)) for i in range(TRAIN_ROWS)
+      }
+      rows = [row for i, row in enumerate(rows) if i in keep]
+    name = os.path.basename(os.path.normpath(r.path))
+    for row in rows:
+      table.append(
+        [g.label, name, int(row['step'])]
+        + [
+          f'{float(row[k]):.6g}' if isinstance(row.get(k), (int, float)) else ''
+          for k in keys
         ]
+      )
   rundir.write_csv(path, table)
 
 
