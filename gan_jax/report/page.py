@@ -75,7 +75,9 @@ def _read_section(groups, dirs, notes, rows=()) -> list[str]:
     body.append(
       [
         g.label,
-        ', '.join(f'{k}={tables._value(x)}' for k, x in g.overrides.items()),
+        ', '.join(
+          f'{k}={tables.value_text(x)}' for k, x in g.overrides.items()
+        ),
         str(len(g.runs)),
         _seeds(g),
         '-'.join(f'{s:,}' for s in dict.fromkeys(last[:1] + last[-1:])),
@@ -323,28 +325,28 @@ def write_report(
     'above each grid).',
   )
   trained = any(r.train for g in groups for r in g.runs)
-  if from_records and not trained:  # keep the images drawn from the runs
-    draw = lambda *args: None  # noqa: E731
-  draw(
-    'diagnostics',
-    lambda p: figures.plot_training(groups, p),
-    'training.png',
-    _curve_caption(
-      'D and G losses, mean D(x) and D(G(z)) (sigmoid of the logit) on the '
-      'training batches, G and D gradient norms (log scale)',
-      groups,
-    ),
-  )
-  draw(
-    'diagnostics',
-    lambda p: figures.plot_overfitting(groups, p),
-    'overfitting.png',
-    _curve_caption(
-      "D's overfitting: mean D(x) on training and on held-out images (each "
-      "evaluation), r_t = E[sign D(x)] on the training batches, ADA's p",
-      groups,
-    ),
-  )
+  if trained or not from_records:  # else keep the images drawn from the runs
+    draw(
+      'diagnostics',
+      lambda p: figures.plot_training(groups, p),
+      'training.png',
+      _curve_caption(
+        'D and G losses, mean D(x) and D(G(z)) (sigmoid of the logit) on '
+        'the training batches, G and D gradient norms (log scale)',
+        groups,
+      ),
+    )
+    draw(
+      'diagnostics',
+      lambda p: figures.plot_overfitting(groups, p),
+      'overfitting.png',
+      _curve_caption(
+        "D's overfitting: mean D(x) on training and on held-out images "
+        '(each evaluation), r_t = E[sign D(x)] on the training batches, '
+        "ADA's p",
+        groups,
+      ),
+    )
   new = [p for _, p, _ in drawn]
   if from_records:
     drawn += _kept(
@@ -377,19 +379,13 @@ def write_report(
     rows = stats.group_table(table_groups) + stats.real_data_rows(table_groups)
     tables.write_results_csv(rows, join(RESULTS_CSV))
     written.append(join(RESULTS_CSV))
-  inputs = [
-    join(n)
-    for n in (
-      RESULTS_CSV,
-      records.EVALS_RUNS,
-      records.GROUPS,
-      records.TRAIN_RUNS,
-      records.REFERENCE,
-    )
-    if from_records and os.path.exists(join(n))
-  ]
+  inputs = []
+  if from_records:
+    names = (RESULTS_CSV, records.EVALS_RUNS, records.GROUPS)
+    names += (records.TRAIN_RUNS, records.REFERENCE)
+    inputs = [join(n) for n in names if os.path.exists(join(n))]
   paper = []
-  if os.path.exists(join(records.REFERENCE)):
+  if join(records.REFERENCE) in written + inputs:  # not one a past report left
     found = docs.verdict_lines([records.load(out)], strict=False)
     if found:
       paper = ['', '### Beside the paper', '', *docs.verdict_table(found)]

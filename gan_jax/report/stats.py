@@ -48,19 +48,23 @@ def aggregate(runs_series):
   )
 
 
+def _median_rate(r: Run) -> float | None:
+  """The run's median logged steps/s; None when it logged none."""
+  v = series(r.train, RATE)[1]
+  return float(np.median(v)) if len(v) else None
+
+
 def run_rates(g: Group) -> list[float]:
   """Each run's median logged steps/s (runs that logged none left out)."""
-  rates = [series(r.train, RATE)[1] for r in g.runs]
-  return [float(np.median(v)) for v in rates if len(v)]
+  return [x for r in g.runs if (x := _median_rate(r)) is not None]
 
 
 def program_rates(g: Group) -> list[float]:
-  """Each run's median logged steps/s times the models its program
-  trained at once (the last train row's 'program_models', else 1)."""
+  """run_rates times the models each run's program trained at once (its
+  last train row's 'program_models', else 1)."""
   out = []
   for r in g.runs:
-    v = series(r.train, RATE)[1]
-    if len(v):
+    if (x := _median_rate(r)) is not None:
       models = next(
         (
           row['program_models']
@@ -69,7 +73,7 @@ def program_rates(g: Group) -> list[float]:
         ),
         1,
       )
-      out.append(float(np.median(v)) * models)
+      out.append(x * models)
   return out
 
 

@@ -23,7 +23,7 @@ def _cell(mean: float | None, std: float | None) -> str:
   return _fmt(mean) if std is None else f'{_fmt(mean)} ± {_fmt(std)}'
 
 
-def _value(v) -> str:
+def value_text(v) -> str:
   """An override's value as a cell: JSON for lists, dicts, bools and None."""
   return (
     json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else str(v)
@@ -42,7 +42,7 @@ def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
 def _head_cells(row: Row, keys: list[str]) -> list:
   """group, the override `keys` ('' where the row has none), n, n_eval, step."""
   values = [
-    _value(row.overrides[k]) if k in row.overrides else '' for k in keys
+    value_text(row.overrides[k]) if k in row.overrides else '' for k in keys
   ]
   return [row.group, *values, row.n, row.n_eval, row.step]
 
